@@ -1,0 +1,233 @@
+"""Settings for hstlc (pydantic-settings).
+
+Sources, highest priority first:
+
+1. environment variables ``HSTLC_<KEY>`` (``HSTLC_HOME_DIR``, ``HSTLC_DB_CONNECTION_STRING``;
+   nested groups with ``__``, e.g. ``HSTLC_HLSP__LEAD``);
+2. a YAML file: the path in ``HSTLC_CONFIG``, else ``./hstlc.yaml`` when it exists;
+3. the defaults below.
+
+Keys keep the 2016 names (``db_connection_string``, ``home_dir``, ``ingest_dir``, ...).
+Every folder defaults to a sub-folder of ``home_dir`` and the database to a SQLite
+file inside it, so a new user needs no configuration at all.
+
+Settings are read once, at the edge (command line, Prefect task), and passed down as
+plain values; library functions never read them on their own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    NoDecode,
+    SettingsConfigDict,
+    SettingsError,
+    YamlConfigSettingsSource,
+)
+
+from hstlc.errors import ConfigurationError
+
+ENV_PREFIX = "HSTLC_"
+CONFIG_ENV = "HSTLC_CONFIG"
+DEFAULT_CONFIG_FILE = "hstlc.yaml"
+
+#: Folder keys and their default name under ``home_dir``.
+FOLDERS: dict[str, str] = {
+    "ingest_dir": "ingest",
+    "filesystem_dir": "filesystem",
+    "outputs_dir": "outputs",
+    "composite_dir": "outputs/composite",
+    "log_dir": "logs",
+    "download_dir": "download",
+    "plot_dir": "plots",
+    "bad_data_dir": "bad_data",
+}
+
+
+class HlspSettings(BaseModel):
+    """Keywords of the high-level science product (composite lightcurves)."""
+
+    name: str = Field("HSTLC", description="HLSPNAME: name of the high-level science product.")
+    lead: str = Field("hstlc team", description="HLSPLEAD: principal investigator of the HLSP.")
+    proposid: str = Field(
+        "HSTLC", description="PROPOSID written in HLSP headers (the HLSP program identifier)."
+    )
+    version: str = Field("v1", description="Version tag in HLSP file names.")
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigurationError(f"{CONFIG_ENV}={explicit!r}: no such file")
+        return path
+    local = Path(DEFAULT_CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Every setting of hstlc, with its source resolved."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home_dir: Path = Field(Path("hstlc-data"), description="Root of every hstlc folder.")
+    db_connection_string: SecretStr | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL of the catalogue database; default: SQLite file "
+            "<home_dir>/hstlc.db. PostgreSQL: postgresql+psycopg2://user:pw@host:port/db."
+        ),
+    )
+    ingest_dir: Path | None = Field(None, description="New input files wait here.")
+    filesystem_dir: Path | None = Field(None, description="Ingested inputs, by target.")
+    outputs_dir: Path | None = Field(None, description="Individual lightcurves, by target.")
+    composite_dir: Path | None = Field(None, description="Composite (HLSP) lightcurves.")
+    log_dir: Path | None = Field(None, description="One log file per command run.")
+    download_dir: Path | None = Field(None, description="MAST downloads land here.")
+    plot_dir: Path | None = Field(None, description="Plots and web pages.")
+    bad_data_dir: Path | None = Field(None, description="Rejected input files.")
+
+    permission_group: str | None = Field(
+        None, description="Group given to products and moved files (none: leave as is)."
+    )
+    permission_mode: int = Field(
+        0o770,
+        description="Mode of folders (octal, e.g. 770); files get it without execute bits.",
+    )
+    lightcurve_step: float = Field(2.0, gt=0, description="Lightcurve bin step in seconds.")
+    bad_proposals: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Proposal IDs whose data are refused (Bad Proposal)."
+    )
+    workers: int = Field(4, ge=1, le=256, description="Parallel workers for per-file tasks.")
+    reference_dir: Path | None = Field(
+        None,
+        description="Folder of HST reference files (lref/oref); none: calibrate from x1d files.",
+    )
+    hlsp: HlspSettings = Field(default_factory=HlspSettings, description="HLSP keywords.")
+
+    @field_validator("permission_mode", mode="before")
+    @classmethod
+    def _octal_mode(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().lower().removeprefix("0o")
+            try:
+                value = int(text, 8)
+            except ValueError:
+                raise ValueError("an octal file mode such as 770") from None
+        if isinstance(value, int) and not 0 <= value <= 0o7777:
+            raise ValueError("an octal file mode between 000 and 7777")
+        return value
+
+    @field_validator("bad_proposals", mode="before")
+    @classmethod
+    def _proposal_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().removeprefix("[").removesuffix("]")
+            return [item for item in text.replace(",", " ").split() if item]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_folders(self) -> Settings:
+        home = self.home_dir.expanduser().absolute()
+        object.__setattr__(self, "home_dir", home)
+        for key, name in FOLDERS.items():
+            value = getattr(self, key)
+            path = home / name if value is None else value.expanduser().absolute()
+            object.__setattr__(self, key, path)
+        if self.db_connection_string is None:
+            url = f"sqlite:///{home / 'hstlc.db'}"
+            object.__setattr__(self, "db_connection_string", SecretStr(url))
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    # -- conveniences ------------------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        """The catalogue database URL (a secret: never print it)."""
+        assert self.db_connection_string is not None
+        return self.db_connection_string.get_secret_value()
+
+    def folder(self, key: str) -> Path:
+        """Return the resolved folder for ``key`` (one of :data:`FOLDERS`)."""
+        if key not in FOLDERS:
+            raise KeyError(key)
+        return Path(getattr(self, key))
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings as plain values, with secrets and passwords masked."""
+        values = self.model_dump(mode="json")
+        values["db_connection_string"] = mask_url(self.database_url)
+        return values
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a database URL (``postgresql://u:***@host/db``)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is still a secret: show only its scheme
+        return url.split(":", 1)[0] + "://***"
+
+
+def _env_name(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per invalid value: key, value found and what is expected."""
+    lines = []
+    for item in error.errors():
+        loc = tuple(part for part in item.get("loc", ()) if part != "__root__")
+        key = ".".join(str(part) for part in loc) or "settings"
+        value = item.get("input")
+        message = item.get("msg", "invalid").removeprefix("Value error, ")
+        message = message.removeprefix("Input should be ")
+        if item.get("type") == "extra_forbidden":
+            lines.append(f"invalid setting {key} ({_env_name(loc)}): unknown key")
+            continue
+        lines.append(
+            f"invalid setting {key} ({_env_name(loc)}): got {value!r}, expected {message}"
+        )
+    return "\n".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; raise :class:`ConfigurationError` with a readable message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(error)) from None
+    except SettingsError as error:
+        cause = error.__cause__
+        detail = f": {cause}" if cause else ""
+        raise ConfigurationError(f"invalid settings: {error}{detail}") from None

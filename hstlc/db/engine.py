@@ -1,0 +1,81 @@
+"""Engines and sessions for the catalogue.
+
+No engine exists at import time: callers create one from a URL (usually the
+``db_connection_string`` setting) in the process that uses it, so forked or
+distributed workers never share a connection pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hstlc.errors import TransientError
+
+SQLITE_BUSY_TIMEOUT_S = 60
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    cursor.close()
+
+
+def create_catalogue_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine for the catalogue at ``url``.
+
+    SQLite databases get their parent folder created, foreign keys switched on,
+    write-ahead logging (readers never block the writer) and a busy timeout so
+    that parallel tasks wait for the lock instead of failing.
+    """
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for database errors worth retrying (lost connection, locked database)."""
+    if isinstance(error, TransientError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    if isinstance(error, OperationalError):
+        text = str(error.orig).lower() if error.orig is not None else str(error).lower()
+        markers = ("database is locked", "could not connect", "connection", "timeout", "busy")
+        return any(marker in text for marker in markers)
+    return False
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session whose transaction commits on success and rolls back on error.
+
+    Transient database failures are re-raised as :class:`~hstlc.errors.TransientError`
+    so that the orchestration layer retries them.
+    """
+    factory = sessionmaker(engine, expire_on_commit=False)
+    try:
+        with factory() as session, session.begin():
+            yield session
+    except (OperationalError, DBAPIError) as error:
+        if is_transient(error):
+            raise TransientError(f"catalogue database unavailable: {error.orig or error}") from error
+        raise

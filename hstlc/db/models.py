@@ -1,0 +1,171 @@
+"""The catalogue tables: ``metadata``, ``outputs``, ``bad_data``, ``stats``.
+
+Every 2016 column is kept with its name; what a real catalogue needs is added:
+created/updated timestamps, the sha256 of each ingested file, a unique stats row per
+lightcurve, and a ``bad_data.reason`` that covers the 2016 reasons plus
+``Unreadable file``, ``Unsupported product`` and ``Missing keyword``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from hstlc.errors import BAD_DATA_REASONS
+
+# Deterministic constraint names, so that migrations are the same on every dialect.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SHA256_LENGTH = 64
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC (timezone-aware)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the catalogue."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampMixin:
+    """``created_at`` / ``updated_at`` columns, set by the database and the ORM."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), default=utcnow
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.now(),
+        default=utcnow,
+        onupdate=utcnow,
+    )
+
+
+class Metadata(TimestampMixin, Base):
+    """One row per ingested input file (2016 ``metadata`` columns first)."""
+
+    __tablename__ = "metadata"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    ingest_date: Mapped[dt.date] = mapped_column(Date)
+    telescop: Mapped[str] = mapped_column(String(10))
+    instrume: Mapped[str] = mapped_column(String(10))
+    targname: Mapped[str] = mapped_column(String(64), index=True)
+    cal_ver: Mapped[str] = mapped_column(String(30))
+    obstype: Mapped[str] = mapped_column(String(30))
+    cenwave: Mapped[int] = mapped_column(Integer)
+    aperture: Mapped[str] = mapped_column(String(30))
+    detector: Mapped[str] = mapped_column(String(30))
+    opt_elem: Mapped[str] = mapped_column(String(30))
+    fppos: Mapped[int] = mapped_column(Integer)
+    # Added: what a catalogue needs to find, order and verify its inputs.
+    rootname: Mapped[str] = mapped_column(String(32), index=True)
+    proposid: Mapped[int | None] = mapped_column(Integer)
+    expstart: Mapped[float | None] = mapped_column(Float(53))
+    exptime: Mapped[float | None] = mapped_column(Float(53))
+    sha256: Mapped[str] = mapped_column(String(SHA256_LENGTH), index=True)
+
+    output: Mapped[Outputs | None] = relationship(
+        back_populates="source", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Outputs(TimestampMixin, Base):
+    """The products made from one input file: its lightcurve and its composite."""
+
+    __tablename__ = "outputs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metadata_id: Mapped[int] = mapped_column(
+        ForeignKey("metadata.id", ondelete="CASCADE"), unique=True
+    )
+    individual_path: Mapped[str | None] = mapped_column(String(1024))
+    individual_filename: Mapped[str | None] = mapped_column(String(255))
+    composite_path: Mapped[str | None] = mapped_column(String(1024))
+    composite_filename: Mapped[str | None] = mapped_column(String(255))
+
+    source: Mapped[Metadata] = relationship(back_populates="output")
+
+
+class BadData(TimestampMixin, Base):
+    """One row per refused input file, with the reason and where the file went."""
+
+    __tablename__ = "bad_data"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    ingest_date: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(
+        Enum(
+            *BAD_DATA_REASONS,
+            name="bad_data_reason",
+            native_enum=False,
+            create_constraint=True,
+            length=32,
+            validate_strings=True,
+        )
+    )
+    # Added: the detail of the refusal, where the file now is, and its content hash.
+    detail: Mapped[str | None] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(String(1024))
+    sha256: Mapped[str | None] = mapped_column(String(SHA256_LENGTH), index=True)
+
+
+class Stats(TimestampMixin, Base):
+    """Variability statistics, one row per lightcurve file."""
+
+    __tablename__ = "stats"
+    __table_args__ = (
+        UniqueConstraint("lightcurve_path", "lightcurve_filename"),
+        CheckConstraint("stdev IS NULL OR stdev >= 0", name="stdev_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lightcurve_path: Mapped[str] = mapped_column(String(1024))
+    lightcurve_filename: Mapped[str] = mapped_column(String(255))
+    total: Mapped[int] = mapped_column(Integer)
+    mean: Mapped[float | None] = mapped_column(Float(53))
+    mu: Mapped[float | None] = mapped_column(Float(53))
+    stdev: Mapped[float | None] = mapped_column(Float(53))
+    poisson_factor: Mapped[float | None] = mapped_column(Float(53))
+    pearson_r: Mapped[float | None] = mapped_column(Float(53))
+    pearson_p: Mapped[float | None] = mapped_column(Float(53))
+    periodogram: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    deliver: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+TABLES: dict[str, type[Base]] = {
+    "metadata": Metadata,
+    "outputs": Outputs,
+    "bad_data": BadData,
+    "stats": Stats,
+}

@@ -1,0 +1,225 @@
+"""The hstlc filesystem: folder layout, safe target folders, permissions, atomic writes.
+
+Layout under ``home_dir`` (each folder configurable, created on demand)::
+
+    ingest/                 new inputs wait here
+    bad_data/               refused inputs
+    filesystem/<TARGNAME>/  ingested inputs
+    outputs/<TARGNAME>/     individual lightcurves and quicklook plots
+    outputs/composite/      composite (HLSP) lightcurves
+    plots/  download/  logs/
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import hashlib
+import logging
+import os
+import re
+import shutil
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hstlc.errors import HstlcError
+
+logger = logging.getLogger(__name__)
+
+#: Longest folder name made from a target name (bytes are ASCII, so also characters).
+MAX_DIRNAME = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+_HASH_CHARS = 8
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every hstlc folder is."""
+
+    ingest: Path
+    filesystem: Path
+    outputs: Path
+    composite: Path
+    logs: Path
+    download: Path
+    plots: Path
+    bad_data: Path
+
+    @classmethod
+    def from_settings(cls, settings) -> Layout:  # type: ignore[no-untyped-def]
+        """Build the layout from :class:`hstlc.config.Settings`."""
+        return cls(
+            ingest=Path(settings.ingest_dir),
+            filesystem=Path(settings.filesystem_dir),
+            outputs=Path(settings.outputs_dir),
+            composite=Path(settings.composite_dir),
+            logs=Path(settings.log_dir),
+            download=Path(settings.download_dir),
+            plots=Path(settings.plot_dir),
+            bad_data=Path(settings.bad_data_dir),
+        )
+
+    def folders(self) -> dict[str, Path]:
+        """Every folder by name."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def ensure(self, *names: str, permissions: Permissions | None = None) -> None:
+        """Create the named folders (all when none is named)."""
+        for name in names or tuple(self.folders()):
+            path = getattr(self, name)
+            make_dir(path, permissions)
+
+    def target_input_dir(self, targname: str) -> Path:
+        """``filesystem/<TARGNAME>/`` for a target (never outside ``filesystem/``)."""
+        return target_dir(self.filesystem, targname)
+
+    def target_output_dir(self, targname: str) -> Path:
+        """``outputs/<TARGNAME>/`` for a target (never outside ``outputs/``)."""
+        return target_dir(self.outputs, targname)
+
+
+def safe_dirname(targname: str) -> str:
+    """Turn a target name into one folder name, deterministically.
+
+    A name made only of ``A-Z a-z 0-9 . _ + -`` (not starting with a dot, at most
+    :data:`MAX_DIRNAME` characters) is kept as it is, so ``GJ-436`` stays ``GJ-436``.
+    Any other name is reduced to those characters (accents are dropped, runs of other
+    characters become one ``_``, leading dots are removed, length is capped) and gets
+    ``-`` plus the first 8 hex digits of the sha256 of the original name, so that two
+    different names can never share a folder.
+
+    Examples
+    --------
+    >>> safe_dirname("GJ-436")
+    'GJ-436'
+    >>> safe_dirname("../../etc").startswith("etc-")
+    True
+    >>> "/" in safe_dirname("A/B")
+    False
+    """
+    if not isinstance(targname, str):
+        raise TypeError(f"target name must be a string, got {type(targname).__name__}")
+    if (
+        targname
+        and not _UNSAFE.search(targname)
+        and not targname.startswith(".")
+        and len(targname) <= MAX_DIRNAME
+    ):
+        return targname
+    digest = hashlib.sha256(targname.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    ascii_name = unicodedata.normalize("NFKD", targname).encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("_", ascii_name).lstrip("._").rstrip("_")
+    cleaned = cleaned[: MAX_DIRNAME - _HASH_CHARS - 1] or "target"
+    return f"{cleaned}-{digest}"
+
+
+def target_dir(root: Path, targname: str) -> Path:
+    """``root / safe_dirname(targname)``, checked to lie directly inside ``root``."""
+    path = Path(root) / safe_dirname(targname)
+    if path.parent.resolve() != Path(root).resolve():
+        raise HstlcError(f"target name {targname!r} maps outside {root}")
+    return path
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """Mode and group to give folders and files (files lose the execute bits)."""
+
+    mode: int = 0o770
+    group: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> Permissions:  # type: ignore[no-untyped-def]
+        return cls(mode=settings.permission_mode, group=settings.permission_group)
+
+    def gid(self) -> int | None:
+        """The group id, or ``None`` (with a warning) when the group does not exist."""
+        if self.group is None:
+            return None
+        try:
+            return grp.getgrnam(self.group).gr_gid
+        except KeyError:
+            logger.warning(
+                "permission group %r does not exist on this machine; group left unchanged",
+                self.group,
+            )
+            return None
+
+    def apply(self, path: Path) -> None:
+        """Set the mode (and group, when it exists) of ``path``."""
+        path = Path(path)
+        mode = self.mode if path.is_dir() else self.mode & 0o666
+        try:
+            os.chmod(path, mode)
+            gid = self.gid()
+            if gid is not None:
+                os.chown(path, -1, gid)
+        except PermissionError as error:
+            logger.warning("cannot set permissions of %s: %s", path, error)
+
+
+def make_dir(path: Path, permissions: Permissions | None = None) -> Path:
+    """Create ``path`` and its parents when missing; apply ``permissions`` to it."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if permissions is not None:
+        permissions.apply(path)
+    return path
+
+
+def sha256_file(path: Path, block: int = 1 << 22) -> str:
+    """The sha256 of a file's bytes, as 64 hex digits."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it into place on success.
+
+    The temporary path does not exist yet: the caller writes it.  On error the temporary file is removed and ``final`` is left as it was.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, final)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def move_file(source: Path, destination: Path, *, overwrite: bool = False) -> Path:
+    """Move a file without ever losing it.
+
+    Within one file system this is an atomic rename.  Across file systems the file is
+    copied to a temporary name beside the destination, flushed, renamed into place,
+    and only then is the source removed.  An existing destination is an error unless
+    ``overwrite`` is given (then it is replaced atomically, never deleted first).
+    """
+    source, destination = Path(source), Path(destination)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such file to move")
+    if destination.exists() and not overwrite:
+        raise FileExistsError(f"{destination} exists; not overwriting it with {source}")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, destination)
+        return destination
+    except OSError as error:
+        if error.errno != errno.EXDEV:  # source and destination on different file systems
+            raise
+    with atomic_path(destination) as temporary:
+        shutil.copy2(source, temporary)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+    source.unlink()
+    return destination

@@ -1,0 +1,61 @@
+"""Logging of hstlc commands: one file per run under ``logs/`` plus stderr."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import platform
+import sys
+from pathlib import Path
+
+import astropy
+import numpy
+import sqlalchemy
+
+import hstlc
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries whose behaviour shapes the results."""
+    return {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "astropy": astropy.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "hstlc": hstlc.__version__,
+    }
+
+
+def setup_command_logging(command: str, log_dir: Path, *, level: int = logging.INFO) -> Path:
+    """Log the ``hstlc`` logger to ``log_dir/<command>-<UTC timestamp>.log`` and stderr.
+
+    The first record lists the versions of Python, numpy, astropy, SQLAlchemy and hstlc.
+    Returns the log file's path.
+    """
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = log_dir / f"{command}-{stamp}.log"
+    formatter = logging.Formatter(FORMAT)
+    formatter.converter = _utc_converter
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    stream_handler = logging.StreamHandler(sys.stderr)
+    logger = logging.getLogger("hstlc")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_hstlc_command", False):
+            logger.removeHandler(handler)
+            handler.close()
+    for handler in (file_handler, stream_handler):
+        handler.setFormatter(formatter)
+        handler._hstlc_command = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    text = ", ".join(f"{name} {value}" for name, value in versions().items())
+    logger.info("%s started; versions: %s", command, text)
+    return path
+
+
+def _utc_converter(timestamp: float | None) -> object:
+    return dt.datetime.fromtimestamp(timestamp or 0, dt.UTC).timetuple()

@@ -1,0 +1,79 @@
+"""Shared fixtures for the hstlc test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA_DIR = Path(os.environ.get("HSTLC_REAL_DATA", PROJECT_ROOT.parent / "shared" / "data" / "real"))
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The folder of real HST files beside the project (``../shared/data/real``).
+
+    Skips the test when the folder is absent (a machine outside this workplace).
+    """
+    if not REAL_DATA_DIR.is_dir():
+        pytest.skip(f"real HST files not available: {REAL_DATA_DIR} does not exist")
+    return REAL_DATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No HSTLC_* variable or ./hstlc.yaml of the developer leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("HSTLC_") and name != "HSTLC_REAL_DATA":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty hstlc home folder, selected through HSTLC_HOME_DIR; cwd is tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "home"
+    monkeypatch.setenv("HSTLC_HOME_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster on a free loopback port, stopped at the end."""
+    from pgcluster import start_cluster
+
+    try:
+        cluster = start_cluster()
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
+    yield cluster
+    cluster.stop()
+
+
+_DB_COUNTER = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty catalogue database URL: SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalogue.db'}"
+    cluster = request.getfixturevalue("pg_cluster")
+    return cluster.create_database(f"hstlc_test_{next(_DB_COUNTER)}")
+
+
+@pytest.fixture
+def engine(database_url: str):
+    """An engine on a fresh catalogue with the schema at head."""
+    from hstlc.db.engine import create_catalogue_engine
+    from hstlc.db.migrate import upgrade
+
+    engine = create_catalogue_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,102 @@
+"""Settings: sources and their order, defaults, validation messages, masking."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hstlc.cli import main
+from hstlc.config import FOLDERS, load_settings
+from hstlc.errors import ConfigurationError
+
+
+def test_defaults_put_everything_under_home(home):
+    settings = load_settings()
+    assert settings.home_dir == home
+    for key, name in FOLDERS.items():
+        assert settings.folder(key) == home / name
+    assert settings.database_url == f"sqlite:///{home / 'hstlc.db'}"
+    assert settings.lightcurve_step == 2.0
+    assert settings.permission_mode == 0o770
+    assert settings.bad_proposals == []
+
+
+def test_environment_beats_yaml_beats_defaults(home, tmp_path, monkeypatch):
+    config = tmp_path / "site.yaml"
+    config.write_text("workers: 3\nlightcurve_step: 5\nplot_dir: /srv/plots\nhlsp:\n  lead: A. Person\n")
+    monkeypatch.setenv("HSTLC_CONFIG", str(config))
+    monkeypatch.setenv("HSTLC_WORKERS", "7")
+    settings = load_settings()
+    assert settings.workers == 7  # environment
+    assert settings.lightcurve_step == 5.0  # YAML
+    assert str(settings.plot_dir) == "/srv/plots"
+    assert settings.hlsp.lead == "A. Person"
+    assert settings.ingest_dir == home / "ingest"  # default
+
+
+def test_local_hstlc_yaml_is_read(home, tmp_path):
+    (tmp_path / "hstlc.yaml").write_text("bad_proposals: [12345, 67890]\npermission_mode: '750'\n")
+    settings = load_settings()
+    assert settings.bad_proposals == [12345, 67890]
+    assert settings.permission_mode == 0o750
+
+
+def test_list_and_mode_from_environment(home, monkeypatch):
+    monkeypatch.setenv("HSTLC_BAD_PROPOSALS", "111, 222 333")
+    monkeypatch.setenv("HSTLC_PERMISSION_MODE", "0o755")
+    monkeypatch.setenv("HSTLC_HLSP__NAME", "MYHLSP")
+    settings = load_settings()
+    assert settings.bad_proposals == [111, 222, 333]
+    assert settings.permission_mode == 0o755
+    assert settings.hlsp.name == "MYHLSP"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("HSTLC_LIGHTCURVE_STEP", "-2", "greater than 0"),
+        ("HSTLC_WORKERS", "many", "valid integer"),
+        ("HSTLC_PERMISSION_MODE", "rwx", "octal file mode"),
+        ("HSTLC_BAD_PROPOSALS", "12,abc", "valid integer"),
+    ],
+)
+def test_invalid_value_names_key_value_and_expectation(home, monkeypatch, variable, value, expected):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    message = str(info.value)
+    assert variable in message and repr(value.split(",")[-1]) in message or repr(value) in message
+    assert expected in message
+
+
+def test_missing_config_file_is_a_clear_error(home, monkeypatch):
+    monkeypatch.setenv("HSTLC_CONFIG", "/nonexistent/hstlc.yaml")
+    with pytest.raises(ConfigurationError, match="HSTLC_CONFIG='/nonexistent/hstlc.yaml'"):
+        load_settings()
+
+
+def test_unknown_yaml_key_is_refused(home, tmp_path):
+    (tmp_path / "hstlc.yaml").write_text("wokers: 3\n")
+    with pytest.raises(ConfigurationError, match="wokers.*unknown key"):
+        load_settings()
+
+
+def test_config_show_masks_the_password(home, monkeypatch, capsys):
+    monkeypatch.setenv("HSTLC_DB_CONNECTION_STRING", "postgresql+psycopg2://hstlc:s3cret@db:5432/hstlc")
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret" not in out
+    assert "postgresql+psycopg2://hstlc:***@db:5432/hstlc" in out
+
+
+def test_invalid_setting_on_the_command_line_is_one_line_without_traceback(home, tmp_path):
+    env = {"HSTLC_HOME_DIR": str(home), "HSTLC_WORKERS": "0", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "hstlc.cli", "config", "show"], env=env,
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "HSTLC_WORKERS" in lines[0] and "'0'" in lines[0] and "greater than or equal to 1" in lines[0]
+    assert "Traceback" not in result.stderr
