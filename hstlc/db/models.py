@@ -80,13 +80,14 @@ class Metadata(TimestampMixin, Base):
     telescop: Mapped[str] = mapped_column(String(10))
     instrume: Mapped[str] = mapped_column(String(10))
     targname: Mapped[str] = mapped_column(String(64), index=True)
-    cal_ver: Mapped[str] = mapped_column(String(30))
+    cal_ver: Mapped[str | None] = mapped_column(String(30))
     obstype: Mapped[str] = mapped_column(String(30))
     cenwave: Mapped[int] = mapped_column(Integer)
     aperture: Mapped[str] = mapped_column(String(30))
     detector: Mapped[str] = mapped_column(String(30))
     opt_elem: Mapped[str] = mapped_column(String(30))
-    fppos: Mapped[int] = mapped_column(Integer)
+    # FPPOS exists for COS only: NULL for STIS.
+    fppos: Mapped[int | None] = mapped_column(Integer)
     # Added: what a catalogue needs to find, order and verify its inputs.
     rootname: Mapped[str] = mapped_column(String(32), index=True)
     proposid: Mapped[int | None] = mapped_column(Integer)
