@@ -175,7 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fs_reset_arguments(
         fs_commands.add_parser("reset", help="move inputs back to ingest/, empty outputs")
     )
+    for register in _command_plugins():
+        register(commands)
     return parser
+
+
+def _command_plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Subcommands contributed by other installed packages (group ``hstlc.commands``).
+
+    The orchestration commands (``run``, ``ingest``, ``serve`` ...) live with the
+    Prefect flows, so that this library never imports Prefect.
+    """
+    from importlib.metadata import entry_points
+
+    return [entry.load() for entry in entry_points(group="hstlc.commands")]
 
 
 # -- entry points -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -111,6 +111,21 @@ class Settings(BaseSettings):
         default_factory=list, description="Proposal IDs whose data are refused (Bad Proposal)."
     )
     workers: int = Field(4, ge=1, le=256, description="Parallel workers for per-file tasks.")
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads", description="Where per-file tasks run: threads here, or a Dask cluster."
+    )
+    dask_address: str | None = Field(
+        None, description="Dask scheduler address (tcp://host:8786); none: a local cluster."
+    )
+    batch_size: int = Field(
+        50, ge=1, description="Datasets per task in batch mode (large backfills)."
+    )
+    batch_threshold: int = Field(
+        200, ge=1, description="Above this many datasets the ingest runs in batches."
+    )
+    nightly_cron: str = Field(
+        "0 6 * * *", description="Cron schedule (UTC) of the nightly pipeline deployment."
+    )
     reference_dir: Path | None = Field(
         None,
         description="Folder of HST reference files (lref/oref); none: calibrate from x1d files.",

@@ -7,6 +7,7 @@ distributed workers never share a connection pool.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,9 +52,15 @@ def create_catalogue_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
+#: OS errors worth retrying: busy or temporarily unavailable file systems.
+TRANSIENT_ERRNOS = frozenset({errno.EBUSY, errno.EAGAIN, errno.ETIMEDOUT, errno.ESTALE, errno.EINTR})
+
+
 def is_transient(error: BaseException) -> bool:
-    """True for database errors worth retrying (lost connection, locked database)."""
+    """True for failures worth retrying: lost or locked database, busy file system."""
     if isinstance(error, TransientError):
+        return True
+    if isinstance(error, OSError) and error.errno in TRANSIENT_ERRNOS:
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True

@@ -1,0 +1,51 @@
+"""The deployments of hstlc, served from one process (no work pool, no worker).
+
+* ``hstlc_pipeline/nightly``: the whole pipeline on the ``nightly_cron`` schedule (UTC).
+* ``reprocess-target/adhoc``: re-process one target; started by hand with a ``target``.
+
+The scheduled download flow joins this list when it exists (``DEPLOYMENTS``).
+For several machines use ``prefect.yaml`` with a work pool instead (see README).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hstlc.config import Settings
+
+
+def nightly(settings: Settings) -> Any:
+    from prefect.schedules import Cron
+
+    from flows.pipeline import hstlc_pipeline
+    from tasks.runner import task_runner_for
+
+    flow = hstlc_pipeline.with_options(task_runner=task_runner_for(settings))
+    return flow.to_deployment(
+        name="nightly",
+        schedules=[Cron(settings.nightly_cron, timezone="UTC")],
+        description="Ingest new data, then rebuild the composites it touched.",
+        tags=["hstlc", "scheduled"],
+    )
+
+
+def adhoc_target(settings: Settings) -> Any:
+    from flows.pipeline import reprocess_target
+    from tasks.runner import task_runner_for
+
+    flow = reprocess_target.with_options(task_runner=task_runner_for(settings))
+    return flow.to_deployment(
+        name="adhoc",
+        description="Re-process every dataset of one target, then its composites.",
+        tags=["hstlc", "ad-hoc"],
+    )
+
+
+DEPLOYMENTS = (nightly, adhoc_target)
+
+
+def serve(settings: Settings, *, limit: int | None = None) -> None:
+    """Serve every deployment from this process until interrupted."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(*(make(settings) for make in DEPLOYMENTS), limit=limit)

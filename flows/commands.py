@@ -1,0 +1,211 @@
+"""Orchestration commands: ``hstlc run|ingest|composite|reprocess|serve|demo``.
+
+They run the flows in this process with no server to start (Prefect starts a
+temporary local one), print progress and a summary, and exit non-zero when a dataset
+failed (a rejected file is not a failure).  Registered into the ``hstlc`` command
+through the ``hstlc.commands`` entry point; ``hstlc_pipeline`` and ``ingest_hstlc``
+are the 2016 names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hstlc.cli import EXIT_FAILED, EXIT_OK, run
+from hstlc.config import Settings
+
+#: Prefect defaults for running here: offline, quiet, patient with a slow first start.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "hstlc",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+}
+
+
+def prepare_prefect(settings: Settings) -> None:
+    """Set Prefect's environment before it is imported (the user's values win).
+
+    Without ``PREFECT_API_URL`` Prefect keeps its own database under
+    ``<home_dir>/prefect`` so that one hstlc home holds everything.
+    """
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    if "PREFECT_API_URL" not in os.environ:
+        os.environ.setdefault("PREFECT_HOME", str(settings.home_dir / "prefect"))
+
+
+def run_flow(flow: Callable[..., Any], **parameters: Any) -> Any:
+    """Call a flow with the per-flow heartbeat wait switched off."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return flow(**parameters)
+
+
+def print_summary(summary: dict[str, Any], settings: Settings) -> int:
+    """Print what the run did and where the results are; the exit code."""
+    ingested, rejected = summary.get("ingested", []), summary.get("rejected", {})
+    failed, skipped = summary.get("failed", {}), summary.get("skipped", [])
+    print(f"\nhstlc: {len(ingested)} datasets ingested, {len(rejected)} rejected, "
+          f"{len(failed)} failed, {len(skipped)} already in the catalogue "
+          f"({summary.get('mode', '')})")
+    for name, why in sorted(rejected.items()):
+        print(f"  rejected {name}: {why}")
+    for name, why in sorted(failed.items()):
+        print(f"  FAILED   {name}: {why}")
+    for path in summary.get("unrecognised", []):
+        print(f"  left in ingest (not an hstlc input): {path}")
+    composites = summary.get("composites") or {}
+    for item in composites.get("written", []):
+        print(f"  composite {item.get('path')} ({item.get('members')} members)")
+    for key, why in composites.get("failed", {}).items():
+        print(f"  FAILED composite {key}: {why}")
+    print(f"results: lightcurves in {settings.outputs_dir}, composites in {settings.composite_dir}, "
+          f"inputs in {settings.filesystem_dir}, refused files in {settings.bad_data_dir}, "
+          f"catalogue {settings.masked()['db_connection_string']}")
+    if not (ingested or rejected or failed):
+        print("nothing new to do")
+    failures = len(failed) + len(composites.get("failed", {}))
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_prefect(settings)
+    _select_runner(args)
+    from flows.pipeline import hstlc_pipeline
+
+    summary = run_flow(hstlc_pipeline, force=args.force, batch_size=args.batch_size,
+                       all_composites=getattr(args, "all", False))
+    return _finish(summary, settings, args)
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_prefect(settings)
+    _select_runner(args)
+    from flows.ingest import ingest
+    from tasks.runner import task_runner_for
+
+    flow = ingest.with_options(task_runner=task_runner_for(_reload()))
+    summary = run_flow(flow, force=args.force, batch_size=args.batch_size)
+    return _finish(summary, settings, args)
+
+
+def _composite(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_prefect(settings)
+    from flows.composite import composite
+
+    result = run_flow(composite, keys=[], all_keys=True)
+    return _finish({"composites": result}, settings, args)
+
+
+def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_prefect(settings)
+    _select_runner(args)
+    from flows.pipeline import reprocess_target
+    from tasks.runner import task_runner_for
+
+    flow = reprocess_target.with_options(task_runner=task_runner_for(_reload()))
+    summary = run_flow(flow, target=args.target, batch_size=args.batch_size)
+    return _finish(summary, settings, args)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_prefect(settings)
+    from deployments.serve import serve
+
+    serve(settings)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from hstlc.demo import prepare_demo
+
+    prepare_prefect(settings)
+    placed = prepare_demo(settings)
+    print(f"demo: {len(placed)} files placed in {settings.ingest_dir}")
+    args.force, args.batch_size, args.dask = False, None, None
+    return _pipeline(args, settings)
+
+
+def _reload() -> Settings:
+    from hstlc.config import load_settings
+
+    return load_settings()
+
+
+def _select_runner(args: argparse.Namespace) -> None:
+    dask = getattr(args, "dask", None)
+    if dask:
+        os.environ["HSTLC_TASK_RUNNER"] = "dask"
+        if dask != "local":
+            os.environ["HSTLC_DASK_ADDRESS"] = dask
+
+
+def _finish(summary: dict[str, Any], settings: Settings, args: argparse.Namespace) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps(summary, indent=2, default=str))
+    return print_summary(summary, settings)
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", "-corrtag_extract", dest="force", action="store_true",
+                        help="re-extract every dataset already ingested (2016: -corrtag_extract)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="datasets per batch task (0: one task per step and dataset; "
+                             "default: automatic)")
+    parser.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run tasks on Dask: a local cluster, or the scheduler at ADDRESS")
+    parser.add_argument("--json", action="store_true", help="also print the summary as JSON")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the orchestration subcommands to the ``hstlc`` parser."""
+    run_parser = commands.add_parser("run", help="the whole pipeline: ingest, then composites")
+    _run_arguments(run_parser)
+    run_parser.add_argument("--all", action="store_true", help="rebuild every composite")
+    run_parser.set_defaults(handler=_pipeline, command_name="hstlc_pipeline")
+
+    ingest_parser = commands.add_parser("ingest", help="ingest the datasets in ingest/")
+    _run_arguments(ingest_parser)
+    ingest_parser.set_defaults(handler=_ingest, command_name="ingest_hstlc")
+
+    composite_parser = commands.add_parser("composite", help="rebuild every composite")
+    composite_parser.add_argument("--json", action="store_true")
+    composite_parser.set_defaults(handler=_composite, command_name="hstlc-composite")
+
+    reprocess = commands.add_parser("reprocess", help="re-process one target and its composites")
+    reprocess.add_argument("target", help="target name (as in TARGNAME; aliases allowed)")
+    _run_arguments(reprocess)
+    reprocess.set_defaults(handler=_reprocess, command_name="hstlc-reprocess")
+
+    serve = commands.add_parser("serve", help="serve the deployments (schedules) from here")
+    serve.set_defaults(handler=_serve, command_name="hstlc-serve")
+
+    demo = commands.add_parser("demo", help="put a demo set in ingest/ and run the pipeline")
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(handler=_demo, command_name="hstlc-demo")
+
+
+def _legacy(prog: str, handler: Callable[[argparse.Namespace, Settings], int], description: str):  # type: ignore[no-untyped-def]
+    def entry(argv: Sequence[str] | None = None) -> int:
+        parser = argparse.ArgumentParser(prog=prog, description=description)
+        _run_arguments(parser)
+        parser.set_defaults(handler=handler, command_name=prog)
+        return run(parser.parse_args(argv), command_name=prog)
+
+    entry.__name__ = prog
+    return entry
+
+
+hstlc_pipeline_main = _legacy("hstlc_pipeline", _pipeline, "Run the whole hstlc pipeline.")
+ingest_hstlc_main = _legacy("ingest_hstlc", _ingest, "Ingest the datasets in ingest/.")
+
+if __name__ == "__main__":
+    sys.exit(hstlc_pipeline_main())

@@ -1,0 +1,69 @@
+"""The ingest flow: every dataset in ``ingest/`` through the per-dataset tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, unmapped
+
+from hstlc.config import Settings, load_settings
+from hstlc.pipeline import DatasetState, PipelineConfig
+from tasks import ingest as t
+from tasks.progress import Progress, summarize, track
+
+
+def batch_size_for(count: int, settings: Settings, batch_size: int | None) -> int:
+    """0 for one task per step and dataset; else datasets per batch task.
+
+    ``batch_size`` None chooses: per-dataset tasks up to ``settings.batch_threshold``
+    datasets, batches of ``settings.batch_size`` above it.
+    """
+    if batch_size is not None:
+        return max(batch_size, 0)
+    return settings.batch_size if count > settings.batch_threshold else 0
+
+
+def fan_out(states: list[DatasetState], config: PipelineConfig, size: int) -> dict[Any, list[str]]:
+    """Submit the per-dataset chains (or batches); map final futures to their rootnames."""
+    if size:
+        batches = [states[i : i + size] for i in range(0, len(states), size)]
+        return {
+            t.process_batch.submit(batch, config, batch_len=len(batch)): [s.rootname for s in batch]
+            for batch in batches
+        }
+    checked = t.check_quality.map(states, unmapped(config))
+    converted = t.convert_stis.map(checked, unmapped(config))
+    curves = t.make_lightcurve.map(converted, unmapped(config))
+    looks = t.make_quicklook.map(curves, unmapped(config))
+    recorded = t.record_metadata.map(looks, unmapped(config))
+    moved = t.move_files.map(recorded, unmapped(config))
+    return {future: [state.rootname] for future, state in zip(moved, states, strict=True)}
+
+
+def run_plan(plan: Any, settings: Settings, batch_size: int | None) -> dict[str, Any]:
+    """Process a plan's datasets and summarise what became of each."""
+    config = PipelineConfig.from_settings(settings)
+    states = list(plan.todo)
+    size = batch_size_for(len(states), settings, batch_size)
+    finals = fan_out(states, config, size)
+    outcomes = list(track(finals, Progress(total=len(states))))
+    summary = summarize(plan, outcomes)
+    summary["mode"] = f"batches of {size}" if size else "per-dataset tasks"
+    return summary
+
+
+@flow(name="ingest", log_prints=True)
+def ingest(force: bool = False, batch_size: int | None = None) -> dict[str, Any]:
+    """Ingest every dataset waiting in ``ingest/``.
+
+    Parameters
+    ----------
+    force : bool
+        Also re-extract every dataset already in ``filesystem/`` (2016: ``-corrtag_extract``).
+    batch_size : int, optional
+        Datasets per batch task; 0 forces one task per step and dataset; default: chosen
+        by the number of datasets (see the ``batch_threshold`` setting).
+    """
+    settings = load_settings()
+    plan = t.plan_ingest(PipelineConfig.from_settings(settings), force)
+    return run_plan(plan, settings, batch_size)

@@ -1,0 +1,39 @@
+"""``hstlc_pipeline``: ingest, then composites (then statistics and plots)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows.composite import composite
+from flows.ingest import ingest, run_plan
+from hstlc.config import load_settings
+from hstlc.pipeline import PipelineConfig
+from tasks import ingest as t
+from tasks.runner import task_runner_for
+
+
+@flow(name="hstlc_pipeline")
+def hstlc_pipeline(
+    force: bool = False, batch_size: int | None = None, all_composites: bool = False
+) -> dict[str, Any]:
+    """The whole job: ingest new data, then rebuild the composites it touched."""
+    runner = task_runner_for(load_settings())
+    summary = ingest.with_options(task_runner=runner)(force=force, batch_size=batch_size)
+    summary["composites"] = composite.with_options(task_runner=task_runner_for(load_settings()))(
+        keys=summary["touched_keys"], all_keys=all_composites
+    )
+    return summary
+
+
+@flow(name="reprocess-target", flow_run_name="reprocess-{target}")
+def reprocess_target(target: str, batch_size: int | None = None) -> dict[str, Any]:
+    """Re-process one target: all its datasets from ``filesystem/``, then its composites."""
+    settings = load_settings()
+    plan = t.plan_target(PipelineConfig.from_settings(settings), target)
+    summary = run_plan(plan, settings, batch_size)
+    summary["composites"] = composite.with_options(task_runner=task_runner_for(settings))(
+        keys=summary["touched_keys"]
+    )
+    return summary

@@ -1,0 +1,284 @@
+"""The per-dataset ingest steps, as plain functions (no Prefect).
+
+A *dataset* is what one exposure left in ``ingest/``: a COS FUV ``_corrtag_a`` /
+``_corrtag_b`` pair, a COS NUV ``_corrtag``, or a STIS ``_tag``, each with its
+``_x1d`` when present.  Each step takes a :class:`DatasetState` and returns the next
+one; a step does nothing to a dataset that an earlier step rejected.  The Prefect
+tasks in ``tasks/`` wrap these steps one to one; a batch task runs them in sequence.
+
+Order of the steps, chosen so that nothing is lost or half-written:
+
+1. ``check``       quality checks (refused data -> ``bad_data`` row, file to ``bad_data/``)
+2. ``convert``     STIS ``_tag`` -> ``_corrtag`` (written beside the tag, atomically)
+3. ``lightcurve``  individual lightcurve in ``outputs/<TARGNAME>/`` (atomic)
+4. ``quicklook``   PNG beside the lightcurve (atomic)
+5. ``record``      catalogue rows: every input file with the place it is moving to
+6. ``move``        inputs into ``filesystem/<TARGNAME>/``, only after ``record``
+
+A crash between ``record`` and ``move`` leaves the file in ``ingest/`` with a
+catalogue row naming its destination; the next run sees the same content hash with
+the file not yet in place and finishes the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from hstlc.config import Settings
+from hstlc.db.engine import create_catalogue_engine, session_scope
+from hstlc.db.models import Metadata
+from hstlc.db.store import record_bad_data, upsert_metadata, upsert_output
+from hstlc.errors import PermanentError
+from hstlc.fs import Layout, Permissions, move_file, sha256_file
+from hstlc.readers import group_dataset_files
+
+logger = logging.getLogger(__name__)
+
+PENDING, DONE, REJECTED, SKIPPED = "pending", "done", "rejected", "skipped"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What the steps need from the settings, as plain values (picklable for Dask)."""
+
+    database_url: str = field(repr=False)
+    layout: Layout
+    permissions: Permissions
+    step: float
+    bad_proposals: tuple[int, ...]
+    reference_dir: Path | None
+    hlsp: dict[str, str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineConfig:
+        return cls(
+            database_url=settings.database_url,
+            layout=Layout.from_settings(settings),
+            permissions=Permissions.from_settings(settings),
+            step=settings.lightcurve_step,
+            bad_proposals=tuple(settings.bad_proposals),
+            reference_dir=settings.reference_dir,
+            hlsp=settings.hlsp.model_dump(),
+        )
+
+
+@dataclass(frozen=True)
+class DatasetJob:
+    """The files of one dataset and where they are now."""
+
+    rootname: str
+    event_files: tuple[Path, ...]
+    x1d: Path | None = None
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every input file of the dataset (event files, then the x1d)."""
+        return self.event_files + ((self.x1d,) if self.x1d is not None else ())
+
+
+@dataclass(frozen=True)
+class DatasetState:
+    """A dataset on its way through the steps."""
+
+    job: DatasetJob
+    status: str = PENDING
+    reason: str | None = None
+    detail: str | None = None
+    targname: str | None = None
+    group_key: tuple[str, ...] | None = None
+    extract_files: tuple[Path, ...] = ()
+    made_files: tuple[Path, ...] = ()
+    curve: Path | None = None
+    quicklook: Path | None = None
+    hashes: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rootname(self) -> str:
+        return self.job.rootname
+
+    @property
+    def library_seconds(self) -> float:
+        return float(sum(self.seconds.values()))
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What a folder holds: datasets, and files of other kinds (left where they are)."""
+
+    jobs: tuple[DatasetJob, ...]
+    unrecognised: tuple[Path, ...]
+    orphan_x1d: tuple[Path, ...]
+
+
+def discover(folder: Path) -> Discovery:
+    """Group the input files of ``folder`` (not recursive) into datasets by rootname.
+
+    Files of other kinds (``_rawtag``, ``_lampflash``, notes ...) are listed as
+    unrecognised and left where they are; an x1d without event files is an orphan.
+    """
+    folder = Path(folder)
+    paths = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
+    jobs, unrecognised, orphans = [], [], []
+    for rootname, group in group_dataset_files(paths).items():
+        unrecognised.extend(group.unrecognised)
+        events = group.event_files
+        if group.tag is not None:
+            # A STIS corrtag beside its tag is an earlier run's: conversion remakes it.
+            events = (group.tag,)
+        if not events:
+            if group.x1d is not None:
+                orphans.append(group.x1d)
+            continue
+        jobs.append(DatasetJob(rootname=rootname, event_files=events, x1d=group.x1d))
+    return Discovery(tuple(jobs), tuple(sorted(unrecognised)), tuple(orphans))
+
+
+# -- engine per process ---------------------------------------------------------------------
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per database URL and process (never shared across processes)."""
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = _ENGINES[url] = create_catalogue_engine(url)
+    return engine
+
+
+# -- step machinery ---------------------------------------------------------------------------
+
+Step = Callable[[DatasetState, PipelineConfig], DatasetState]
+
+
+def guarded(step: Step, state: DatasetState, config: PipelineConfig) -> DatasetState:
+    """Run ``step`` unless the dataset is finished; turn bad data into a rejection.
+
+    A :class:`~hstlc.errors.PermanentError` records the dataset in ``bad_data`` and
+    moves its files to ``bad_data/``; any other exception propagates (transient ones
+    are retried by the orchestration, the rest fail the dataset and leave its files).
+    """
+    if state.status != PENDING:
+        return state
+    started = time.perf_counter()
+    try:
+        new = step(state, config)
+    except PermanentError as error:
+        new = reject(state, config, error.reason, error.detail)
+    elapsed = time.perf_counter() - started
+    return replace(new, seconds={**new.seconds, step.__name__: elapsed})
+
+
+def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str) -> DatasetState:
+    """Record every file of the dataset in ``bad_data`` and move them to ``bad_data/``."""
+    layout = config.layout
+    layout.ensure("bad_data", permissions=config.permissions)
+    files = [p for p in (*state.job.files, *state.made_files) if p.exists()]
+    hashes = {p.name: state.hashes.get(p.name) or sha256_file(p) for p in files}
+    with session_scope(engine_for(config.database_url)) as session:
+        for path in files:
+            record_bad_data(session, path.name, reason, detail=detail,
+                            path=str(layout.bad_data / path.name), sha256=hashes[path.name])
+    for path in files:
+        target = layout.bad_data / path.name
+        move_file(path, target, overwrite=True)
+        config.permissions.apply(target)
+    logger.warning("%s rejected (%s): %s", state.rootname, reason, detail)
+    return replace(state, status=REJECTED, reason=reason, detail=detail)
+
+
+def run_all(state: DatasetState, config: PipelineConfig, steps: Iterable[Step]) -> DatasetState:
+    """Run every step on one dataset (the batch mode)."""
+    for step in steps:
+        state = guarded(step, state, config)
+    return state if state.status != PENDING else replace(state, status=DONE)
+
+
+def finish(state: DatasetState) -> DatasetState:
+    """Mark a dataset that went through every step as done."""
+    return replace(state, status=DONE) if state.status == PENDING else state
+
+
+# -- idempotency -------------------------------------------------------------------------------
+
+
+def catalogued(config: PipelineConfig, filenames: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """``filename -> (sha256, path)`` of the named files the catalogue knows."""
+    names = list(filenames)
+    if not names:
+        return {}
+    with session_scope(engine_for(config.database_url)) as session:
+        rows = session.execute(
+            select(Metadata.filename, Metadata.sha256, Metadata.path)
+            .where(Metadata.filename.in_(names))
+        ).all()
+    return {name: (sha, path) for name, sha, path in rows}
+
+
+def is_done(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]) -> bool:
+    """True when every file of ``job`` is catalogued with this content and in place."""
+    known = catalogued(config, hashes)
+    for path in job.files:
+        entry = known.get(path.name)
+        if entry is None or entry[0] != hashes[path.name]:
+            return False
+        if Path(entry[1], path.name) != path and not Path(entry[1], path.name).is_file():
+            return False  # recorded, but its move did not finish
+    return True
+
+
+def plan(
+    jobs: Iterable[DatasetJob], config: PipelineConfig, *, force: bool = False
+) -> tuple[list[DatasetState], list[DatasetState]]:
+    """Split jobs into (to do, already done); hash every file once."""
+    todo, done = [], []
+    for job in jobs:
+        hashes = {path.name: sha256_file(path) for path in job.files}
+        state = DatasetState(job=job, hashes=hashes)
+        if not force and is_done(job, config, hashes):
+            done.append(replace(state, status=SKIPPED, detail="already in the catalogue"))
+        else:
+            todo.append(state)
+    return todo, done
+
+
+def record_rows(state: DatasetState, config: PipelineConfig, records: dict[str, dict[str, Any]]) -> None:
+    """Write the catalogue rows of a dataset: one ``metadata`` row per file, outputs."""
+    curve = state.curve
+    with session_scope(engine_for(config.database_url)) as session:
+        for name, record in records.items():
+            metadata_id = upsert_metadata(session, record)
+            if curve is not None and name in {p.name for p in state.extract_files}:
+                upsert_output(
+                    session, metadata_id,
+                    individual_path=str(curve.parent), individual_filename=curve.name,
+                )
+
+
+def move_inputs(state: DatasetState, config: PipelineConfig) -> DatasetState:
+    """Move every input (and made corrtag) into ``filesystem/<TARGNAME>/``."""
+    assert state.targname is not None
+    destination = config.layout.target_input_dir(state.targname)
+    config.layout.ensure("filesystem", permissions=config.permissions)
+    destination.mkdir(parents=True, exist_ok=True)
+    config.permissions.apply(destination)
+    moved = []
+    for path in (*state.job.files, *state.made_files):
+        target = destination / path.name
+        if path != target:
+            move_file(path, target, overwrite=True)
+        config.permissions.apply(target)
+        moved.append(target)
+    logger.info("%s: %d files in %s", state.rootname, len(moved), destination)
+    return state

@@ -1,0 +1,99 @@
+"""Progress of a fan-out: datasets done of total, rate, rejects; log lines and a UI artifact."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
+from prefect.logging import get_run_logger
+
+from hstlc.pipeline import DONE, REJECTED, DatasetState
+
+
+@dataclass
+class Outcome:
+    """What became of one dataset (or of a batch's datasets) in this run."""
+
+    rootname: str
+    state: DatasetState | None = None
+    error: str | None = None
+
+
+@dataclass
+class Progress:
+    total: int
+    label: str = "datasets"
+    done: int = 0
+    rejected: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+    artifact: Any = None
+    _last_log: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.total:
+            self.artifact = create_progress_artifact(
+                progress=0.0, key=None, description=f"hstlc: {self.label} processed"
+            )
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            self.done += 1
+            if outcome.error is not None:
+                self.failed += 1
+            elif outcome.state is not None and outcome.state.status == REJECTED:
+                self.rejected += 1
+        now = time.monotonic()
+        if now - self._last_log >= 2.0 or self.done == self.total:
+            self._last_log = now
+            rate = self.done / max(now - self.started, 1e-9)
+            get_run_logger().info(
+                "%d/%d %s done (%.1f/s), %d rejected, %d failed",
+                self.done, self.total, self.label, rate, self.rejected, self.failed,
+            )
+            if self.artifact is not None:
+                update_progress_artifact(self.artifact, progress=100.0 * self.done / self.total)
+
+
+def track(futures: dict[Any, list[str]], progress: Progress) -> Iterator[Outcome]:
+    """Yield the outcome of every dataset as its future finishes.
+
+    ``futures`` maps each final future to the rootnames it carries (one per dataset,
+    or a batch's).  A failed future yields one failed outcome per dataset it carried,
+    with the error message; the other datasets are unaffected.
+    """
+    for future in as_completed(list(futures)):
+        state = future.state
+        if state.is_completed():
+            result = future.result()
+            results = result if isinstance(result, list) else [result]
+            outcomes = [Outcome(s.rootname, state=s) for s in results]
+        else:
+            message = state.message or state.name
+            outcomes = [Outcome(name, error=message) for name in futures[future]]
+        progress.add(outcomes)
+        yield from outcomes
+
+
+def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
+    """The ingest summary (JSON-friendly)."""
+    ingested = sorted(o.rootname for o in outcomes if o.state is not None and o.state.status == DONE)
+    rejected = {o.rootname: f"{o.state.reason}: {o.state.detail}" for o in outcomes
+                if o.state is not None and o.state.status == REJECTED}
+    failed = {o.rootname: o.error for o in outcomes if o.error is not None}
+    keys = sorted({o.state.group_key for o in outcomes
+                   if o.state is not None and o.state.status == DONE and o.state.group_key})
+    return {
+        "ingested": ingested,
+        "rejected": rejected,
+        "failed": failed,
+        "skipped": sorted(s.rootname for s in plan.skipped),
+        "unrecognised": [str(p) for p in plan.unrecognised],
+        "orphan_x1d": [str(p) for p in plan.orphan_x1d],
+        "touched_keys": [list(key) for key in keys],
+        "library_seconds": sum(o.state.library_seconds for o in outcomes if o.state is not None),
+    }
