@@ -76,7 +76,26 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _nothing_to_do(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+    """The summary of a run with nothing to do, decided by the catalogue without Prefect."""
+    if args.force or getattr(args, "all", False):
+        return None
+    from hstlc.pipeline import PipelineConfig
+    from hstlc.steps import plan_ingest
+
+    plan = plan_ingest(PipelineConfig.from_settings(settings))
+    if plan.todo:
+        return None
+    return {"ingested": [], "rejected": {}, "failed": {}, "mode": "no flow run needed",
+            "skipped": sorted(s.rootname for s in plan.skipped),
+            "unrecognised": [str(p) for p in plan.unrecognised]}
+
+
 def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    _upgrade_catalogue(settings)
+    idle = _nothing_to_do(args, settings)
+    if idle is not None:
+        return _finish(idle, settings, args)
     prepare_prefect(settings)
     _select_runner(args)
     from flows.pipeline import hstlc_pipeline
@@ -87,6 +106,10 @@ def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    _upgrade_catalogue(settings)
+    idle = _nothing_to_do(args, settings)
+    if idle is not None:
+        return _finish(idle, settings, args)
     prepare_prefect(settings)
     _select_runner(args)
     from flows.ingest import ingest
@@ -98,6 +121,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _composite(args: argparse.Namespace, settings: Settings) -> int:
+    _upgrade_catalogue(settings)
     prepare_prefect(settings)
     from flows.composite import composite
 
@@ -106,6 +130,7 @@ def _composite(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    _upgrade_catalogue(settings)
     prepare_prefect(settings)
     _select_runner(args)
     from flows.pipeline import reprocess_target
@@ -132,6 +157,18 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"demo: {len(placed)} files placed in {settings.ingest_dir}")
     args.force, args.batch_size, args.dask = False, None, None
     return _pipeline(args, settings)
+
+
+def _upgrade_catalogue(settings: Settings) -> None:
+    """Create or migrate the catalogue schema (a no-op when it is current)."""
+    from hstlc.db.engine import create_catalogue_engine
+    from hstlc.db.migrate import upgrade
+
+    engine = create_catalogue_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _reload() -> Settings:
@@ -170,34 +207,34 @@ def register(commands: argparse._SubParsersAction) -> None:
     run_parser = commands.add_parser("run", help="the whole pipeline: ingest, then composites")
     _run_arguments(run_parser)
     run_parser.add_argument("--all", action="store_true", help="rebuild every composite")
-    run_parser.set_defaults(handler=_pipeline, command_name="hstlc_pipeline")
+    run_parser.set_defaults(handler=_pipeline, command_name="hstlc_pipeline", log_to_stderr=False)
 
     ingest_parser = commands.add_parser("ingest", help="ingest the datasets in ingest/")
     _run_arguments(ingest_parser)
-    ingest_parser.set_defaults(handler=_ingest, command_name="ingest_hstlc")
+    ingest_parser.set_defaults(handler=_ingest, command_name="ingest_hstlc", log_to_stderr=False)
 
     composite_parser = commands.add_parser("composite", help="rebuild every composite")
     composite_parser.add_argument("--json", action="store_true")
-    composite_parser.set_defaults(handler=_composite, command_name="hstlc-composite")
+    composite_parser.set_defaults(handler=_composite, command_name="hstlc-composite", log_to_stderr=False)
 
     reprocess = commands.add_parser("reprocess", help="re-process one target and its composites")
     reprocess.add_argument("target", help="target name (as in TARGNAME; aliases allowed)")
     _run_arguments(reprocess)
-    reprocess.set_defaults(handler=_reprocess, command_name="hstlc-reprocess")
+    reprocess.set_defaults(handler=_reprocess, command_name="hstlc-reprocess", log_to_stderr=False)
 
     serve = commands.add_parser("serve", help="serve the deployments (schedules) from here")
-    serve.set_defaults(handler=_serve, command_name="hstlc-serve")
+    serve.set_defaults(handler=_serve, command_name="hstlc-serve", log_to_stderr=False)
 
     demo = commands.add_parser("demo", help="put a demo set in ingest/ and run the pipeline")
     demo.add_argument("--json", action="store_true")
-    demo.set_defaults(handler=_demo, command_name="hstlc-demo")
+    demo.set_defaults(handler=_demo, command_name="hstlc-demo", log_to_stderr=False)
 
 
 def _legacy(prog: str, handler: Callable[[argparse.Namespace, Settings], int], description: str):  # type: ignore[no-untyped-def]
     def entry(argv: Sequence[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog=prog, description=description)
         _run_arguments(parser)
-        parser.set_defaults(handler=handler, command_name=prog)
+        parser.set_defaults(handler=handler, command_name=prog, log_to_stderr=False)
         return run(parser.parse_args(argv), command_name=prog)
 
     entry.__name__ = prog

@@ -206,7 +206,9 @@ def run(args: argparse.Namespace, command_name: str | None = None) -> int:
         from hstlc.logs import setup_command_logging
 
         level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
-        path = setup_command_logging(name, settings.log_dir, level=level)
+        path = setup_command_logging(
+            name, settings.log_dir, level=level, stderr=getattr(args, "log_to_stderr", True)
+        )
         logger.debug("log file %s", path)
     try:
         return int(args.handler(args, settings))

@@ -28,9 +28,12 @@ def versions() -> dict[str, str]:
     }
 
 
-def setup_command_logging(command: str, log_dir: Path, *, level: int = logging.INFO) -> Path:
+def setup_command_logging(
+    command: str, log_dir: Path, *, level: int = logging.INFO, stderr: bool = True
+) -> Path:
     """Log the ``hstlc`` logger to ``log_dir/<command>-<UTC timestamp>.log`` and stderr.
 
+    ``stderr=False`` when another handler (Prefect's console) already shows the records.
     The first record lists the versions of Python, numpy, astropy, SQLAlchemy and hstlc.
     Returns the log file's path.
     """
@@ -47,7 +50,7 @@ def setup_command_logging(command: str, log_dir: Path, *, level: int = logging.I
         if getattr(handler, "_hstlc_command", False):
             logger.removeHandler(handler)
             handler.close()
-    for handler in (file_handler, stream_handler):
+    for handler in (file_handler, stream_handler) if stderr else (file_handler,):
         handler.setFormatter(formatter)
         handler._hstlc_command = True  # type: ignore[attr-defined]
         logger.addHandler(handler)

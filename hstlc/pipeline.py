@@ -76,6 +76,8 @@ class DatasetJob:
     rootname: str
     event_files: tuple[Path, ...]
     x1d: Path | None = None
+    #: Display name: the rootname, or the file name for a lone file of another kind.
+    name: str = ""
 
     @property
     def files(self) -> tuple[Path, ...]:
@@ -102,7 +104,8 @@ class DatasetState:
 
     @property
     def rootname(self) -> str:
-        return self.job.rootname
+        """The dataset's name in summaries and task names."""
+        return self.job.name or self.job.rootname
 
     @property
     def library_seconds(self) -> float:
@@ -114,7 +117,12 @@ class DatasetState:
 
 @dataclass(frozen=True)
 class Discovery:
-    """What a folder holds: datasets, and files of other kinds (left where they are)."""
+    """What a folder holds.
+
+    ``jobs`` are the datasets plus every other FITS file, each alone: its header decides
+    (a product hstlc does not process is refused with a recorded reason and moved to
+    ``bad_data/``).  ``unrecognised`` files are not FITS: they are reported and left.
+    """
 
     jobs: tuple[DatasetJob, ...]
     unrecognised: tuple[Path, ...]
@@ -131,7 +139,11 @@ def discover(folder: Path) -> Discovery:
     paths = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
     jobs, unrecognised, orphans = [], [], []
     for rootname, group in group_dataset_files(paths).items():
-        unrecognised.extend(group.unrecognised)
+        for other in group.unrecognised:
+            if other.name.lower().endswith((".fits", ".fits.gz", ".fit", ".fts")):
+                jobs.append(DatasetJob(rootname=rootname, event_files=(other,), name=other.name))
+            else:
+                unrecognised.append(other)
         events = group.event_files
         if group.tag is not None:
             # A STIS corrtag beside its tag is an earlier run's: conversion remakes it.

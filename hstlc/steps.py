@@ -104,28 +104,30 @@ def check(state: DatasetState, config: PipelineConfig) -> DatasetState:
 
 def convert(state: DatasetState, config: PipelineConfig) -> DatasetState:
     """STIS ``_tag`` -> ``_corrtag`` beside it; other products pass unchanged."""
-    from hstlc.stis import tag_to_corrtag
-
     tags = [p for p in state.job.event_files if p.name.lower().endswith("_tag.fits")]
     if not tags:
         return state
+    from hstlc.stis import tag_to_corrtag
+
     corrtag = tag_to_corrtag(tags[0], state.job.x1d, reference_dir=config.reference_dir)
     return replace(state, extract_files=(Path(corrtag),), made_files=(Path(corrtag),))
 
 
 def lightcurve(state: DatasetState, config: PipelineConfig) -> DatasetState:
     """The individual lightcurve ``outputs/<TARGNAME>/<rootname>_curve.fits``."""
-    from hstlc.lightcurves import write_individual_lightcurve
+    from hstlc.extract import extract_lightcurve
+    from hstlc.lcfile import write_lightcurve
 
     assert state.targname is not None
     folder = config.layout.target_output_dir(state.targname)
     config.layout.ensure("outputs", permissions=config.permissions)
     folder.mkdir(parents=True, exist_ok=True)
     config.permissions.apply(folder)
-    curve = write_individual_lightcurve(
-        state.extract_files, state.job.x1d, folder / f"{state.rootname}_curve.fits",
-        step=config.step, reference_dir=config.reference_dir,
+    lc = extract_lightcurve(
+        list(state.extract_files), x1d=state.job.x1d, step=config.step,
+        reference_dir=config.reference_dir, find_partner=False,
     )
+    curve = write_lightcurve(lc, folder / f"{state.job.rootname}_curve.fits")
     config.permissions.apply(curve)
     return replace(state, curve=curve)
 

@@ -28,37 +28,37 @@ def plan_target(config: PipelineConfig, target: str) -> steps.IngestPlan:
     return steps.plan_target(config, target)
 
 
-@task(name="quality-check", task_run_name="check-{state.job.rootname}", **RETRY_OPTIONS)
+@task(name="quality-check", task_run_name="check-{state.rootname}", **RETRY_OPTIONS)
 def check_quality(state: DatasetState, config: PipelineConfig) -> DatasetState:
     return pipeline.guarded(steps.check, state, config)
 
 
-@task(name="stis-corrtag", task_run_name="corrtag-{state.job.rootname}", **RETRY_OPTIONS)
+@task(name="stis-corrtag", task_run_name="corrtag-{state.rootname}", **RETRY_OPTIONS)
 def convert_stis(state: DatasetState, config: PipelineConfig) -> DatasetState:
     return pipeline.guarded(steps.convert, state, config)
 
 
-@task(name="lightcurve", task_run_name="lightcurve-{state.job.rootname}", **RETRY_OPTIONS)
+@task(name="lightcurve", task_run_name="lightcurve-{state.rootname}", **RETRY_OPTIONS)
 def make_lightcurve(state: DatasetState, config: PipelineConfig) -> DatasetState:
     return pipeline.guarded(steps.lightcurve, state, config)
 
 
-@task(name="quicklook", task_run_name="quicklook-{state.job.rootname}", **RETRY_OPTIONS)
+@task(name="quicklook", task_run_name="quicklook-{state.rootname}", **RETRY_OPTIONS)
 def make_quicklook(state: DatasetState, config: PipelineConfig) -> DatasetState:
     return pipeline.guarded(steps.quicklook, state, config)
 
 
-@task(name="metadata-upsert", task_run_name="metadata-{state.job.rootname}", **RETRY_OPTIONS)
+@task(name="metadata-upsert", task_run_name="metadata-{state.rootname}", **RETRY_OPTIONS)
 def record_metadata(state: DatasetState, config: PipelineConfig) -> DatasetState:
     return pipeline.guarded(steps.record, state, config)
 
 
-@task(name="file-move", task_run_name="move-{state.job.rootname}", **RETRY_OPTIONS)
+@task(name="file-move", task_run_name="move-{state.rootname}", **RETRY_OPTIONS)
 def move_files(state: DatasetState, config: PipelineConfig) -> DatasetState:
     return pipeline.finish(pipeline.guarded(steps.move, state, config))
 
 
-@task(name="ingest-batch", task_run_name="batch-{states[0].job.rootname}+{batch_len}", **RETRY_OPTIONS)
+@task(name="ingest-batch", task_run_name="batch-{states[0].rootname}+{batch_len}", **RETRY_OPTIONS)
 def process_batch(states: list[DatasetState], config: PipelineConfig, batch_len: int = 0) -> list[DatasetState]:
     """The same per-dataset steps, in sequence, for a batch of datasets.
 

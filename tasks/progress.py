@@ -67,6 +67,7 @@ def track(futures: dict[Any, list[str]], progress: Progress) -> Iterator[Outcome
     with the error message; the other datasets are unaffected.
     """
     for future in as_completed(list(futures)):
+        future.wait()
         state = future.state
         if state.is_completed():
             result = future.result()

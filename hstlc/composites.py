@@ -1,0 +1,95 @@
+"""Composite lightcurves of catalogue groups: find the members, build, record.
+
+A group is the 2016 key (INSTRUME, DETECTOR, normalised TARGNAME, OPT_ELEM, CENWAVE,
+APERTURE).  Its members are the ingested datasets of that key, read from their
+``filesystem/`` folders; the composite goes to ``outputs/composite/`` and every
+member's ``outputs`` row points at it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from hstlc.db.engine import session_scope
+from hstlc.db.models import Metadata, Outputs
+from hstlc.db.store import upsert_output
+from hstlc.pipeline import PipelineConfig, engine_for
+from hstlc.targets import normalize_targname
+
+logger = logging.getLogger(__name__)
+
+#: Catalogue files that are event lists a composite is made from (STIS: the corrtag).
+EVENT_SUFFIXES = ("_corrtag_a.fits", "_corrtag_b.fits", "_corrtag.fits")
+
+
+def _key_of(row: Metadata) -> tuple[str, ...]:
+    return (row.instrume, row.detector, normalize_targname(row.targname), row.opt_elem,
+            str(row.cenwave), row.aperture)
+
+
+def group_keys(config: PipelineConfig) -> list[list[str]]:
+    """Every group key in the catalogue."""
+    with session_scope(engine_for(config.database_url)) as session:
+        rows = session.scalars(select(Metadata)).all()
+        keys = {_key_of(row) for row in rows if row.filename.lower().endswith(EVENT_SUFFIXES)}
+    return [list(key) for key in sorted(keys)]
+
+
+def group_members(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``rootname -> {"files": [event files], "x1d": path|None, "ids": [metadata ids]}``."""
+    instrume, detector, _, opt_elem, cenwave, aperture = key
+    with session_scope(engine_for(config.database_url)) as session:
+        rows = session.scalars(
+            select(Metadata).where(
+                Metadata.instrume == instrume, Metadata.detector == detector,
+                Metadata.opt_elem == opt_elem, Metadata.cenwave == int(cenwave),
+                Metadata.aperture == aperture,
+            )
+        ).all()
+        members: dict[str, dict[str, Any]] = defaultdict(lambda: {"files": [], "x1d": None, "ids": []})
+        for row in rows:
+            if _key_of(row) != tuple(key):
+                continue
+            path = Path(row.path) / row.filename
+            member = members[row.rootname]
+            if row.filename.lower().endswith(EVENT_SUFFIXES):
+                member["files"].append(path)
+                member["ids"].append(row.id)
+            elif row.filename.lower().endswith("_x1d.fits"):
+                member["x1d"] = path
+    return {root: m for root, m in sorted(members.items()) if m["files"]}
+
+
+def build_group(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, Any]:
+    """Build the composite of one group; update its members' ``outputs`` rows."""
+    from hstlc.composite import build_composite
+
+    members = group_members(config, key)
+    if not members:
+        raise ValueError(f"no ingested member in group {'/'.join(key)}")
+    config.layout.ensure("outputs", "composite", permissions=config.permissions)
+    result = build_composite(
+        [(m["files"], m["x1d"]) for m in members.values()],
+        config.layout.composite,
+        targname=key[2],
+        step=config.step,
+        reference_dir=config.reference_dir,
+        hlsp=config.hlsp,
+    )
+    path = Path(result.path)
+    config.permissions.apply(path)
+    with session_scope(engine_for(config.database_url)) as session:
+        for member in members.values():
+            for metadata_id in member["ids"]:
+                upsert_output(session, metadata_id, composite_path=str(path.parent),
+                              composite_filename=path.name)
+        session.flush()
+        recorded = session.scalars(select(Outputs).where(Outputs.composite_filename == path.name)).all()
+    logger.info("composite %s: %d members", path.name, len(members))
+    return {"key": list(key), "path": str(path), "members": len(members),
+            "outputs_rows": len(recorded), "reported": list(getattr(result, "reported", []))}
