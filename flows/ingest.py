@@ -23,8 +23,12 @@ def batch_size_for(count: int, settings: Settings, batch_size: int | None) -> in
     return settings.batch_size if count > settings.batch_threshold else 0
 
 
-def fan_out(states: list[DatasetState], config: PipelineConfig, size: int) -> dict[Any, list[str]]:
-    """Submit the per-dataset chains (or batches); map final futures to their rootnames."""
+def fan_out(states: list[DatasetState], config: PipelineConfig, size: int) -> dict[Any, list[Any]]:
+    """Submit the per-dataset chains (or batches).
+
+    Returns a map from each final future to what it carries: the rootnames of its
+    datasets, then (per-dataset mode) the futures of the earlier steps of its chain.
+    """
     if size:
         batches = [states[i : i + size] for i in range(0, len(states), size)]
         return {
@@ -37,7 +41,8 @@ def fan_out(states: list[DatasetState], config: PipelineConfig, size: int) -> di
     looks = t.make_quicklook.map(curves, unmapped(config))
     recorded = t.record_metadata.map(looks, unmapped(config))
     moved = t.move_files.map(recorded, unmapped(config))
-    return {future: [state.rootname] for future, state in zip(moved, states, strict=True)}
+    chains = zip(checked, converted, curves, looks, recorded, moved, states, strict=True)
+    return {chain[5]: [chain[6].rootname, *chain[:5]] for chain in chains}
 
 
 def run_plan(plan: Any, settings: Settings, batch_size: int | None) -> dict[str, Any]:

@@ -59,12 +59,22 @@ class Progress:
                 update_progress_artifact(self.artifact, progress=100.0 * self.done / self.total)
 
 
-def track(futures: dict[Any, list[str]], progress: Progress) -> Iterator[Outcome]:
+def _root_cause(future: Any, chain: list[Any]) -> str:
+    """The message of the first step that failed (not of the steps that then never ran)."""
+    for step in [*chain, future]:
+        step.wait()
+        if step.state.is_failed() or step.state.is_crashed():
+            return step.state.message or step.state.name
+    return future.state.message or future.state.name
+
+
+def track(futures: dict[Any, list[Any]], progress: Progress) -> Iterator[Outcome]:
     """Yield the outcome of every dataset as its future finishes.
 
-    ``futures`` maps each final future to the rootnames it carries (one per dataset,
-    or a batch's).  A failed future yields one failed outcome per dataset it carried,
-    with the error message; the other datasets are unaffected.
+    ``futures`` maps each final future to the rootnames it carries (strings: one per
+    dataset, or a batch's) followed by the earlier futures of its chain.  A failed
+    future yields one failed outcome per dataset it carried, with the message of the
+    step that failed; the other datasets are unaffected.
     """
     for future in as_completed(list(futures)):
         future.wait()
@@ -74,8 +84,11 @@ def track(futures: dict[Any, list[str]], progress: Progress) -> Iterator[Outcome
             results = result if isinstance(result, list) else [result]
             outcomes = [Outcome(s.rootname, state=s) for s in results]
         else:
-            message = state.message or state.name
-            outcomes = [Outcome(name, error=message) for name in futures[future]]
+            carried = futures[future]
+            names = [item for item in carried if isinstance(item, str)]
+            chain = [item for item in carried if not isinstance(item, str)]
+            message = _root_cause(future, chain)
+            outcomes = [Outcome(name, error=message) for name in names]
         progress.add(outcomes)
         yield from outcomes
 

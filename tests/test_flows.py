@@ -1,0 +1,200 @@
+"""The Prefect flows end to end: ingest, composite, re-runs, retries, batches, Dask."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from astropy.table import Table
+from sqlalchemy import select
+
+from builders import build_cos_nuv, build_stis_tag
+from hstlc import steps
+from hstlc.config import load_settings
+from hstlc.db.engine import create_catalogue_engine, session_scope
+from hstlc.db.migrate import upgrade
+from hstlc.db.models import BadData, Metadata, Outputs
+from hstlc.errors import QualityError, TransientError
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+COMPOSITE = "hlsp_hstlc_hst_cos-fuv_gj436_g130m_1291_psa_v1_sci.fits"
+
+
+def fill_ingest(ingest: Path, real: Path | None, *, synthetic: bool = True) -> None:
+    ingest.mkdir(parents=True, exist_ok=True)
+    if real is not None:
+        for sub in ("cos_fuv_g130m_gj436", "reject"):
+            for path in (real / sub).iterdir():
+                shutil.copy2(path, ingest / path.name)
+    if synthetic:
+        build_cos_nuv(ingest, rootname="lb1c02nuq", seed=3, exptime=300.0, targname="NUV-STAR")
+        build_stis_tag(ingest, rootname="oc5r01abq", seed=4, exptime=300.0, targname="STIS-STAR")
+
+
+def catalogue(settings):
+    engine = create_catalogue_engine(settings.database_url)
+    with session_scope(engine) as session:
+        metadata = {r.filename: (r.path, r.sha256) for r in session.scalars(select(Metadata))}
+        outputs = {(r.source.filename, r.individual_filename, r.composite_filename)
+                   for r in session.scalars(select(Outputs))}
+        bad = {r.filename: r.reason for r in session.scalars(select(BadData))}
+    engine.dispose()
+    return metadata, outputs, bad
+
+
+@pytest.fixture
+def settings(home):
+    settings = load_settings()
+    engine = create_catalogue_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    return settings
+
+
+def test_pipeline_on_real_and_synthetic_data(settings, real_data):
+    from flows.pipeline import hstlc_pipeline
+
+    fill_ingest(settings.ingest_dir, real_data)
+    (settings.ingest_dir / "notes.txt").write_text("not an input")
+    summary = hstlc_pipeline()
+
+    assert summary["failed"] == {}
+    assert summary["ingested"] == ["lb1c02nuq", "ld9m10ujq", "ld9m10uyq", "oc5r01abq"]
+    assert set(summary["rejected"]) == {"ldfd01vnq_lampflash.fits.gz", "ldngz2szq_rawacq.fits.gz",
+                                        "o4er06llq_raw.fits"}
+    metadata, outputs, bad = catalogue(settings)
+    assert bad == dict.fromkeys(summary["rejected"], "Unsupported product")
+    for name in bad:
+        assert (settings.bad_data_dir / name).is_file()
+    gj = settings.filesystem_dir / "GJ-436"
+    for name in ("ld9m10ujq_corrtag_a.fits", "ld9m10ujq_x1d.fits", "ld9m10uyq_corrtag_a.fits",
+                 "ld9m10uyq_x1d.fits"):
+        assert (gj / name).is_file() and metadata[name][0] == str(gj)
+    assert (settings.filesystem_dir / "STIS-STAR" / "oc5r01abq_tag.fits").is_file()
+    assert (settings.filesystem_dir / "STIS-STAR" / "oc5r01abq_corrtag.fits").is_file()
+    for target, root in (("GJ-436", "ld9m10ujq"), ("GJ-436", "ld9m10uyq"),
+                         ("NUV-STAR", "lb1c02nuq"), ("STIS-STAR", "oc5r01abq")):
+        curve = settings.outputs_dir / target / f"{root}_curve.fits"
+        assert curve.is_file() and curve.with_suffix(".png").is_file()
+        assert len(Table.read(curve, hdu=1)) > 10
+    composite = settings.composite_dir / COMPOSITE
+    table = Table.read(composite, hdu=1)
+    assert sorted(set(table["dataset"])) == [1, 2]
+    assert {("ld9m10ujq_corrtag_a.fits", "ld9m10ujq_curve.fits", COMPOSITE),
+            ("ld9m10uyq_corrtag_a.fits", "ld9m10uyq_curve.fits", COMPOSITE)} <= outputs
+    assert sorted(p.name for p in settings.ingest_dir.iterdir()) == ["notes.txt"]
+
+    # A second run on the same home does no work and says so.
+    again = hstlc_pipeline()
+    assert again["ingested"] == [] and again["rejected"] == {} and again["failed"] == {}
+    assert catalogue(settings) == (metadata, outputs, bad)
+
+
+def test_rerun_skips_a_duplicate_and_reprocesses_a_changed_file(settings, real_data):
+    from flows.ingest import ingest
+
+    fill_ingest(settings.ingest_dir, real_data, synthetic=False)
+    first = ingest()
+    assert first["ingested"] == ["ld9m10ujq", "ld9m10uyq"]
+    # The same file dropped again: the catalogue knows its content.
+    shutil.copy2(settings.filesystem_dir / "GJ-436" / "ld9m10ujq_x1d.fits", settings.ingest_dir)
+    shutil.copy2(settings.filesystem_dir / "GJ-436" / "ld9m10ujq_corrtag_a.fits", settings.ingest_dir)
+    second = ingest()
+    assert second["ingested"] == [] and second["skipped"] == ["ld9m10ujq"]
+
+
+def count_calls(monkeypatch, name, error, times):
+    original = getattr(steps, name)
+    calls = []
+
+    def flaky(state, config):
+        calls.append(state.rootname)
+        if len(calls) <= times:
+            raise error
+        return original(state, config)
+
+    flaky.__name__ = name
+    monkeypatch.setattr(steps, name, flaky)
+    return calls
+
+
+def test_transient_error_is_retried(settings, monkeypatch):
+    from flows.ingest import ingest
+
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
+    calls = count_calls(monkeypatch, "record", TransientError("database is locked"), times=1)
+    summary = ingest(batch_size=0)
+    assert summary["ingested"] == ["lb1c02nuq"] and summary["failed"] == {}
+    assert len(calls) == 2
+    assert "lb1c02nuq_corrtag.fits" in catalogue(settings)[0]
+
+
+def test_permanent_error_is_recorded_once_and_not_retried(settings, monkeypatch):
+    from flows.ingest import ingest
+
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
+    error = QualityError("lb1c02nuq_corrtag.fits: no events in the source box", reason="No events")
+    calls = count_calls(monkeypatch, "lightcurve", error, times=10)
+    summary = ingest(batch_size=0)
+    assert len(calls) == 1
+    assert list(summary["rejected"]) == ["lb1c02nuq"] and summary["failed"] == {}
+    bad = catalogue(settings)[2]
+    assert bad == {"lb1c02nuq_corrtag.fits": "No events", "lb1c02nuq_x1d.fits": "No events"}
+    assert (settings.bad_data_dir / "lb1c02nuq_corrtag.fits").is_file()
+    assert not list(settings.ingest_dir.iterdir())
+
+
+def test_unexpected_error_fails_one_dataset_only(settings, monkeypatch):
+    from flows.ingest import ingest
+
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c03nuq", seed=2, exptime=200.0)
+    original = steps.quicklook
+
+    def broken(state, config):
+        if state.rootname == "lb1c03nuq":
+            raise RuntimeError("plotting bug")
+        return original(state, config)
+
+    broken.__name__ = "quicklook"
+    monkeypatch.setattr(steps, "quicklook", broken)
+    summary = ingest(batch_size=0)
+    assert summary["ingested"] == ["lb1c02nuq"]
+    assert list(summary["failed"]) == ["lb1c03nuq"] and "plotting bug" in summary["failed"]["lb1c03nuq"]
+    # The failed dataset's files wait in ingest/ for the next run; nothing was catalogued.
+    assert (settings.ingest_dir / "lb1c03nuq_corrtag.fits").is_file()
+    assert "lb1c03nuq_corrtag.fits" not in catalogue(settings)[0]
+
+
+def relative(entries, settings):
+    metadata, outputs, bad = entries
+    home = str(settings.home_dir)
+    return ({k: (v[0].replace(home, ""), v[1]) for k, v in metadata.items()}, outputs, bad)
+
+
+@pytest.mark.slow
+def test_batches_and_dask_give_the_same_catalogue_as_threads(home, tmp_path, monkeypatch):
+    from flows.ingest import ingest
+    from tasks.runner import task_runner_for
+
+    results = []
+    for mode in ("threads", "batches", "dask"):
+        folder = tmp_path / mode
+        monkeypatch.setenv("HSTLC_HOME_DIR", str(folder))
+        settings = load_settings()
+        upgrade(create_catalogue_engine(settings.database_url))
+        for index in range(4):
+            build_cos_nuv(settings.ingest_dir, rootname=f"lb1c0{index}nuq", seed=index, exptime=200.0)
+        build_stis_tag(settings.ingest_dir, rootname="oc5r01abq", seed=9, exptime=200.0)
+        if mode == "dask":
+            monkeypatch.setenv("HSTLC_WORKERS", "2")
+            flow = ingest.with_options(task_runner=task_runner_for(load_settings(), dask="local"))
+            summary = flow(batch_size=0)
+        else:
+            summary = ingest(batch_size=2 if mode == "batches" else 0)
+        assert summary["failed"] == {}, summary
+        results.append(relative(catalogue(settings), settings))
+    assert results[0] == results[1] == results[2]
+    assert len(results[0][0]) == 11  # 4 NUV x (corrtag + x1d) + STIS tag, corrtag, x1d
