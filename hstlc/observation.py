@@ -1,0 +1,303 @@
+"""The header values of one observation, read once into a typed, frozen record.
+
+:class:`ObservationInfo` is what the rest of hstlc knows about a file's headers;
+the FITS keyword names live here (and in :mod:`hstlc.products` and
+:mod:`hstlc.readers`) and nowhere else.  :func:`keyword_for` gives the keyword
+behind a field, for messages.
+
+Where a keyword is looked for: configuration keywords (INSTRUME, OPT_ELEM,
+CENWAVE, ...) in the primary header (ext 0) first, exposure keywords (EXPFLAG,
+EXPTIME, EXPSTART, ...) in ext 1 first, as COS and STIS write them; the other of
+the two headers is the fallback.  A missing *required* keyword raises
+:class:`~hstlc.errors.MissingKeywordError` naming the preferred extension
+(``ld9m10ujq_corrtag_a.fits: ext 1 has no EXPTIME``); a value of the wrong type
+(``PROPOSID='abc'``) is refused the same way, since the pipeline cannot use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from astropy.io import fits
+
+from hstlc.errors import MissingKeywordError
+from hstlc.products import Product
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ObservationInfo", "catalogue_record", "keyword_for", "read_observation_info"]
+
+_PRIMARY, _EXT1 = 0, 1
+
+#: field -> (FITS keyword, extension searched first).
+KEYWORDS: dict[str, tuple[str, int]] = {
+    "rootname": ("ROOTNAME", _PRIMARY),
+    "telescop": ("TELESCOP", _PRIMARY),
+    "instrume": ("INSTRUME", _PRIMARY),
+    "detector": ("DETECTOR", _PRIMARY),
+    "obsmode": ("OBSMODE", _PRIMARY),
+    "obstype": ("OBSTYPE", _PRIMARY),
+    "targname": ("TARGNAME", _PRIMARY),
+    "ra_targ": ("RA_TARG", _PRIMARY),
+    "dec_targ": ("DEC_TARG", _PRIMARY),
+    "equinox": ("EQUINOX", _PRIMARY),
+    "proposid": ("PROPOSID", _PRIMARY),
+    "opt_elem": ("OPT_ELEM", _PRIMARY),
+    "cenwave": ("CENWAVE", _PRIMARY),
+    "aperture": ("APERTURE", _PRIMARY),
+    "cal_ver": ("CAL_VER", _PRIMARY),
+    "fppos": ("FPPOS", _PRIMARY),
+    "segment": ("SEGMENT", _PRIMARY),
+    "fluxtab": ("FLUXTAB", _PRIMARY),
+    "tdstab": ("TDSTAB", _PRIMARY),
+    "expflag": ("EXPFLAG", _EXT1),
+    "exptime": ("EXPTIME", _EXT1),
+    "expstart": ("EXPSTART", _EXT1),
+    "expend": ("EXPEND", _EXT1),
+    "date_obs": ("DATE-OBS", _EXT1),
+    "sdqflags": ("SDQFLAGS", _EXT1),
+}
+
+#: The keys of :func:`catalogue_record`: the contract with the ``metadata`` table.
+CATALOGUE_FIELDS: tuple[str, ...] = (
+    "filename", "telescop", "instrume", "targname", "cal_ver", "obstype", "cenwave",
+    "aperture", "detector", "opt_elem", "fppos", "rootname", "proposid", "expstart", "exptime",
+)
+
+_IMAGING = "IMAGING"
+
+
+@dataclass(frozen=True)
+class ObservationInfo:
+    """Header values of one observation file, typed.
+
+    Attributes
+    ----------
+    filename : str
+        Base name of the file as found on disk (``ld9m10ujq_corrtag_a.fits``).
+    rootname : str
+        ROOTNAME, lower case (falls back to the file name before its first ``_``).
+    telescop, obstype, aperture, cal_ver, segment, date_obs, fluxtab, tdstab : str or None
+        Text keywords; None when absent.  ``segment`` is the raw SEGMENT value
+        (``FUVA``, ``FUVB``, ``NUV``, ``BOTH``); STIS files have none.
+    instrume, detector, obsmode, targname, opt_elem, expflag : str
+        Required text keywords.  ``targname`` is as written (not normalised, see
+        :func:`hstlc.targets.normalize_targname`).
+    ra_targ, dec_targ, equinox : float or None
+        Target position (deg) and its equinox.
+    proposid : int
+        Proposal ID.
+    cenwave : int
+        Central wavelength setting (A); 0 for imaging modes, which have none.
+    fppos : int or None
+        COS FP-POS; None for STIS.
+    exptime : float
+        Exposure time (s).
+    expstart, expend : float, float or None
+        Exposure start and end (MJD).
+    sdqflags : int or None
+        Serious data-quality bits; None when the file does not say.
+    nevents : int
+        Rows in the event table that was read (the thinned table of a real file
+        may hold fewer rows than its NEVENTS keyword); 0 for x1d and lightcurves.
+    product : Product
+        What the file is.
+    """
+
+    filename: str
+    rootname: str
+    telescop: str | None
+    instrume: str
+    detector: str
+    obsmode: str
+    obstype: str | None
+    targname: str
+    ra_targ: float | None
+    dec_targ: float | None
+    equinox: float | None
+    proposid: int
+    opt_elem: str
+    cenwave: int
+    aperture: str
+    cal_ver: str | None
+    fppos: int | None
+    segment: str | None
+    expflag: str
+    exptime: float
+    expstart: float
+    expend: float | None
+    date_obs: str | None
+    sdqflags: int | None
+    fluxtab: str | None
+    tdstab: str | None
+    nevents: int
+    product: Product
+
+
+def keyword_for(field: str) -> str:
+    """The FITS keyword behind an :class:`ObservationInfo` field (``'expflag'`` -> ``'EXPFLAG'``)."""
+    return KEYWORDS[field][0]
+
+
+def extension_for(field: str) -> int:
+    """The extension (0 or 1) where the keyword of ``field`` is looked for first."""
+    return KEYWORDS[field][1]
+
+
+class _HeaderReader:
+    """Look keywords up in ext 0 and ext 1 and convert them, naming file and keyword on error."""
+
+    def __init__(self, hdulist: fits.HDUList, filename: str):
+        self.headers = [hdulist[0].header]
+        if len(hdulist) > 1:
+            self.headers.append(hdulist[1].header)
+        self.filename = filename
+
+    def raw(self, field: str) -> Any:
+        key, preferred = KEYWORDS[field]
+        order = (preferred, 1 - preferred)
+        for ext in order:
+            if ext < len(self.headers):
+                value = self.headers[ext].get(key)
+                if value is not None and not isinstance(value, fits.card.Undefined):
+                    return value
+        return None
+
+    def _missing(self, field: str) -> MissingKeywordError:
+        key, preferred = KEYWORDS[field]
+        return MissingKeywordError(f"{self.filename}: ext {preferred} has no {key}",
+                                   filename=self.filename)
+
+    def _bad(self, field: str, value: Any, wanted: str) -> MissingKeywordError:
+        key, preferred = KEYWORDS[field]
+        return MissingKeywordError(
+            f"{self.filename}: ext {preferred} keyword {key}={value!r} is not {wanted}",
+            filename=self.filename,
+        )
+
+    def text(self, field: str, *, required: bool = False) -> str | None:
+        value = self.raw(field)
+        text = None if value is None else str(value).strip()
+        if required and not text:
+            raise self._missing(field)
+        return text or None
+
+    def number(self, field: str, *, required: bool = False) -> float | None:
+        value = self.raw(field)
+        if value is None:
+            if required:
+                raise self._missing(field)
+            return None
+        try:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self._bad(field, value, "a number") from None
+        if required and not math.isfinite(number):
+            raise self._bad(field, value, "a finite number")
+        return number
+
+    def integer(self, field: str, *, required: bool = False) -> int | None:
+        number = self.number(field, required=required)
+        if number is None:
+            return None
+        if not number.is_integer():
+            raise self._bad(field, self.raw(field), "an integer")
+        return int(number)
+
+
+def _rootname(reader: _HeaderReader, filename: str) -> str:
+    rootname = reader.text("rootname")
+    if rootname:
+        return rootname.lower()
+    fallback = filename.split("_", 1)[0].split(".", 1)[0].lower()
+    logger.debug("%s: no ROOTNAME, using %r from the file name", filename, fallback)
+    return fallback
+
+
+def _event_rows(hdulist: fits.HDUList, product: Product) -> int:
+    """Rows of the ext-1 event table, from NAXIS2 (no data are read)."""
+    if not product.has_events:
+        return 0
+    return int(hdulist[1].header.get("NAXIS2", 0))
+
+
+def read_observation_info(hdulist: fits.HDUList, filename: str, product: Product) -> ObservationInfo:
+    """Read the header values of an open file into an :class:`ObservationInfo`.
+
+    Parameters
+    ----------
+    hdulist : astropy.io.fits.HDUList
+        The open file.
+    filename : str
+        Its base name.
+    product : Product
+        Its product, from :func:`hstlc.products.detect_product`.
+
+    Raises
+    ------
+    MissingKeywordError
+        A required keyword (INSTRUME, DETECTOR, OBSMODE, TARGNAME, PROPOSID,
+        OPT_ELEM, APERTURE, EXPFLAG, EXPTIME, EXPSTART; CENWAVE unless imaging) is
+        absent or unusable.
+    """
+    r = _HeaderReader(hdulist, filename)
+    obstype = r.text("obstype")
+    cenwave = r.integer("cenwave")
+    if cenwave is None:
+        if (obstype or "").upper() != _IMAGING:
+            raise r._missing("cenwave")
+        cenwave = 0
+    exptime = r.number("exptime", required=True)
+    expstart = r.number("expstart", required=True)
+    proposid = r.integer("proposid", required=True)
+    assert exptime is not None and expstart is not None and proposid is not None
+    return ObservationInfo(
+        filename=filename,
+        rootname=_rootname(r, filename),
+        telescop=r.text("telescop"),
+        instrume=str(r.text("instrume", required=True)),
+        detector=str(r.text("detector", required=True)),
+        obsmode=str(r.text("obsmode", required=True)),
+        obstype=obstype,
+        targname=str(r.text("targname", required=True)),
+        ra_targ=r.number("ra_targ"),
+        dec_targ=r.number("dec_targ"),
+        equinox=r.number("equinox"),
+        proposid=proposid,
+        opt_elem=str(r.text("opt_elem", required=True)),
+        cenwave=cenwave,
+        aperture=str(r.text("aperture", required=True)),
+        cal_ver=r.text("cal_ver"),
+        fppos=r.integer("fppos"),
+        segment=r.text("segment"),
+        expflag=str(r.text("expflag", required=True)),
+        exptime=exptime,
+        expstart=expstart,
+        expend=r.number("expend"),
+        date_obs=r.text("date_obs"),
+        sdqflags=r.integer("sdqflags"),
+        fluxtab=r.text("fluxtab"),
+        tdstab=r.text("tdstab"),
+        nevents=_event_rows(hdulist, product),
+        product=product,
+    )
+
+
+def catalogue_record(info: ObservationInfo) -> dict[str, Any]:
+    """The values of the catalogue ``metadata`` table columns for one file.
+
+    Keys (the contract with the database layer): filename, telescop, instrume,
+    targname, cal_ver, obstype, cenwave, aperture, detector, opt_elem, fppos,
+    rootname, proposid, expstart, exptime.
+
+    Examples
+    --------
+    >>> sorted(CATALOGUE_FIELDS)[:3]
+    ['aperture', 'cal_ver', 'cenwave']
+    """
+    return {field: getattr(info, field) for field in CATALOGUE_FIELDS}

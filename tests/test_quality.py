@@ -1,0 +1,254 @@
+"""Quality checks: the nine reasons, their precedence, and that no exception escapes."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hstlc.errors import (
+    BAD_EXPFLAG,
+    BAD_PROPOSAL,
+    MISSING_KEYWORD,
+    NO_EVENTS,
+    NON_LINEAR_TIME,
+    SHORT_EXPOSURE,
+    SINGULAR_EVENT,
+    UNREADABLE_FILE,
+    UNSUPPORTED_PRODUCT,
+    MissingKeywordError,
+    QualityError,
+    UnreadableFileError,
+    UnsupportedProductError,
+)
+from hstlc.products import Product
+from hstlc.quality import (
+    QualityVerdict,
+    check_dataset,
+    check_events,
+    check_file,
+    first_decrease,
+    summarize_time,
+)
+from hstlc.readers import group_dataset_files, read_events
+from tests.test_readers import make_events
+
+GJ436 = "cos_fuv_g130m_gj436"
+
+
+# ----------------------------------------------------------------------------- real files
+@pytest.mark.parametrize("name", ["ld9m10ujq_corrtag_a.fits", "ld9m10uyq_corrtag_a.fits",
+                                  "ld9m10ujq_x1d.fits", "ld9m10uyq_x1d.fits"])
+def test_real_gj436_files_pass(real_data: Path, name: str) -> None:
+    verdict = check_file(real_data / GJ436 / name)
+    assert verdict.ok and verdict.reason is None and verdict.filename == name
+    assert verdict.product in (Product.COS_FUV_CORRTAG_A, Product.X1D)
+    verdict.raise_for_reason()  # no-op
+
+
+@pytest.mark.parametrize("rootname", ["ld9m10ujq", "ld9m10uyq"])
+def test_real_dataset_without_b_passes(real_data: Path, rootname: str) -> None:
+    files = group_dataset_files((real_data / GJ436).iterdir())[rootname]
+    verdict = check_dataset(files)
+    assert verdict.ok and verdict.product is Product.COS_FUV_CORRTAG_A
+
+
+@pytest.mark.parametrize("name", ["ldfd01vnq_lampflash.fits.gz", "ldngz2szq_rawacq.fits.gz",
+                                  "o4er06llq_raw.fits"])
+def test_every_real_reject_is_refused_as_unsupported(real_data: Path, name: str) -> None:
+    verdict = check_file(real_data / "reject" / name)
+    assert not verdict.ok and verdict.reason == UNSUPPORTED_PRODUCT
+    assert verdict.filename == name and verdict.detail.startswith(name)
+
+
+def test_stis_ccd_acquisition_precedence(real_data: Path) -> None:
+    # EXPFLAG INTERRUPTED and EXPTIME 0.74 s, but what the file *is* decides first
+    verdict = check_file(real_data / "reject" / "o4er06llq_raw.fits")
+    assert verdict.reason == UNSUPPORTED_PRODUCT and "CCD" in verdict.detail
+
+
+def test_real_rejects_all_covered(real_data: Path) -> None:
+    verdicts = [check_file(p) for p in sorted((real_data / "reject").iterdir())]
+    assert verdicts and not any(v.ok for v in verdicts)
+
+
+def test_bad_proposal_on_real_file(real_data: Path) -> None:
+    verdict = check_file(real_data / GJ436 / "ld9m10ujq_corrtag_a.fits", bad_proposals=[14767])
+    assert verdict.reason == BAD_PROPOSAL and "PROPOSID=14767" in verdict.detail
+    assert check_file(real_data / GJ436 / "ld9m10ujq_corrtag_a.fits", bad_proposals=[1]).ok
+
+
+# ----------------------------------------------------------------------------- broken files
+def _broken_files(directory: Path, real_data: Path) -> dict[str, Path]:
+    corrtag = (real_data / GJ436 / "ld9m10ujq_corrtag_a.fits").read_bytes()
+    files = {
+        "garbage.fits": os.urandom(5000),
+        "empty.fits": b"",
+        "truncated_header.fits": corrtag[:10_000],
+        "truncated_data.fits": corrtag[:1_000_000],
+        "truncated.fits.gz": gzip.compress(corrtag)[:300_000],
+        "garbage.fits.gz": gzip.compress(os.urandom(3000)),
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = directory / name
+        paths[name].write_bytes(data)
+    paths["primary_only.fits"] = directory / "primary_only.fits"
+    fits.PrimaryHDU().writeto(paths["primary_only.fits"])
+    return paths
+
+
+def test_no_exception_escapes_on_broken_files(real_data: Path, tmp_path: Path) -> None:
+    paths = _broken_files(tmp_path, real_data)
+    expected = {name: UNREADABLE_FILE for name in paths}
+    expected["primary_only.fits"] = UNSUPPORTED_PRODUCT
+    for name, path in paths.items():
+        verdict = check_file(path)
+        assert (verdict.ok, verdict.reason) == (False, expected[name]), name
+        assert verdict.detail.startswith(name)
+    missing = check_file(tmp_path / "absent_corrtag_a.fits")
+    assert missing.reason == UNREADABLE_FILE
+    assert check_dataset([paths["garbage.fits"]]).reason == UNREADABLE_FILE
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0, max_value=1_748_160), noise=st.binary(max_size=64))
+def test_fuzzed_real_file_never_raises(real_data: Path, tmp_path: Path, cut: int,
+                                       noise: bytes) -> None:
+    data = (real_data / GJ436 / "ld9m10ujq_corrtag_a.fits").read_bytes()
+    path = tmp_path / "fuzz_corrtag_a.fits"
+    path.write_bytes(data[:cut] + noise)
+    verdict = check_file(path)
+    assert isinstance(verdict, QualityVerdict)
+    if data[:cut] + noise == data:
+        assert verdict.ok
+    elif cut < len(data) - 2880:  # more than the last block lost
+        assert not verdict.ok
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=6000))
+def test_random_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "random.fits"
+    path.write_bytes(data)
+    verdict = check_file(path)
+    assert not verdict.ok and verdict.reason in (UNREADABLE_FILE, UNSUPPORTED_PRODUCT)
+
+
+# ----------------------------------------------------------------------------- each reason
+REASON_CASES = {
+    BAD_EXPFLAG: (dict(ext1={"EXPFLAG": "INTERRUPTED"}), "EXPFLAG='INTERRUPTED'"),
+    SHORT_EXPOSURE: (dict(ext1={"EXPTIME": 0.4}), "EXPTIME=0.4"),
+    NO_EVENTS: (dict(time=[]), "0 rows"),
+    SINGULAR_EVENT: (dict(time=[7.0, 7.0, 7.0]), "all 3 event(s) at TIME=7.0"),
+    NON_LINEAR_TIME: (dict(time=[1.0, 2.0, 3.0, 2.5, 4.0]), "decreases at row 3 (3.0 -> 2.5)"),
+    MISSING_KEYWORD: (dict(ext1={"EXPFLAG": None}), "ext 1 has no EXPFLAG"),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(REASON_CASES))
+def test_each_reason_on_a_synthetic_file(tmp_path: Path, reason: str) -> None:
+    kwargs, detail = REASON_CASES[reason]
+    time = np.asarray(kwargs.pop("time", [1.0, 2.0, 3.0]), dtype=float)
+    path = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", time, **kwargs)  # type: ignore[arg-type]
+    verdict = check_file(path)
+    assert (verdict.ok, verdict.reason) == (False, reason)
+    assert verdict.filename == path.name and detail in verdict.detail
+    assert verdict.product in (Product.COS_FUV_CORRTAG_A, None)
+    with pytest.raises(QualityError if reason != MISSING_KEYWORD else MissingKeywordError) as info:
+        verdict.raise_for_reason()
+    assert info.value.reason == reason and info.value.filename == path.name
+
+
+def test_precedence_header_before_events(tmp_path: Path) -> None:
+    # all of: bad EXPFLAG, short, bad proposal, singular  -> Bad EXPFLAG
+    path = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.array([5.0, 5.0]),
+                       ext1={"EXPFLAG": "INTERRUPTED", "EXPTIME": 0.5})
+    assert check_file(path, bad_proposals=[14767]).reason == BAD_EXPFLAG
+    path = make_events(tmp_path / "lb1c01acq_corrtag_a.fits", np.array([5.0, 5.0]),
+                       ext1={"EXPTIME": 0.5})
+    assert check_file(path, bad_proposals=[14767]).reason == SHORT_EXPOSURE
+    path = make_events(tmp_path / "lb1c01adq_corrtag_a.fits", np.array([]))
+    assert check_file(path, bad_proposals=[14767]).reason == BAD_PROPOSAL
+    assert check_file(path).reason == NO_EVENTS
+    # a missing keyword outranks a bad EXPFLAG
+    path = make_events(tmp_path / "lb1c01aeq_corrtag_a.fits", np.array([1.0, 2.0]),
+                       ext1={"EXPFLAG": "INTERRUPTED", "EXPSTART": None})
+    assert check_file(path).reason == MISSING_KEYWORD
+
+
+def test_fuv_pair_verdict_names_the_failing_segment(tmp_path: Path) -> None:
+    a = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.array([1.0, 2.0]))
+    b = make_events(tmp_path / "lb1c01abq_corrtag_b.fits", np.array([2.0, 1.0]), segment="FUVB")
+    verdict = check_dataset([a, b])
+    assert verdict.reason == NON_LINEAR_TIME and verdict.filename == b.name
+    assert verdict.detail.startswith(b.name)
+    assert check_dataset([a]).ok
+    twin = make_events(tmp_path / "lb1c01abq_corrtag_b.fits.gz", np.array([1.0, 2.0]))
+    assert check_dataset([a, twin]).reason == UNSUPPORTED_PRODUCT
+    nuv = make_events(tmp_path / "lb1c01abq_corrtag.fits", np.array([1.0, 2.0]),
+                      detector="NUV", segment="NUV")
+    assert check_dataset([a, nuv]).reason == UNSUPPORTED_PRODUCT
+    with pytest.raises(ValueError):
+        check_dataset([])
+
+
+def test_dataset_with_only_an_x1d_has_no_events(real_data: Path) -> None:
+    verdict = check_dataset([real_data / GJ436 / "ld9m10ujq_x1d.fits"])
+    assert verdict.reason == NO_EVENTS
+
+
+def test_raise_for_reason_uses_matching_classes() -> None:
+    for reason, error in ((UNREADABLE_FILE, UnreadableFileError),
+                          (UNSUPPORTED_PRODUCT, UnsupportedProductError),
+                          (BAD_EXPFLAG, QualityError)):
+        verdict = QualityVerdict.failed(reason, "x.fits: detail", filename="x.fits")
+        with pytest.raises(error, match="x.fits: detail"):
+            verdict.raise_for_reason()
+
+
+def test_check_events_in_memory(real_data: Path) -> None:
+    events = read_events(real_data / GJ436 / "ld9m10ujq_corrtag_a.fits")
+    assert check_events(events).ok
+    assert check_events(events, bad_proposals=[14767]).reason == BAD_PROPOSAL
+
+
+# ----------------------------------------------------------------------------- time checks
+def _naive_first_decrease(time: list[float]) -> int | None:
+    for i in range(1, len(time)):
+        if time[i] < time[i - 1]:
+            return i
+    return None
+
+
+_times = st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), max_size=60)
+
+
+@given(_times)
+def test_first_decrease_agrees_with_naive_definition(time: list[float]) -> None:
+    assert first_decrease(np.array(time, dtype=float)) == _naive_first_decrease(time)
+
+
+@given(_times, st.integers(min_value=1, max_value=7))
+def test_streamed_summary_agrees_with_whole_column(time: list[float], chunk: int) -> None:
+    array = np.array(time, dtype=float)
+    chunks = [array[i:i + chunk] for i in range(0, len(array), chunk)]
+    summary = summarize_time(chunks)
+    assert summary.n == len(time)
+    assert summary.decrease_at == _naive_first_decrease(time)
+    if time:
+        assert (summary.tmin, summary.tmax) == (min(time), max(time))
+    if summary.decrease_at is not None:
+        i = summary.decrease_at
+        assert summary.decrease_values == (time[i - 1], time[i])
+
+
+def test_non_linear_time_across_a_chunk_boundary() -> None:
+    summary = summarize_time([np.array([1.0, 2.0, 3.0]), np.array([2.5, 4.0])])
+    assert summary.decrease_at == 3 and summary.decrease_values == (3.0, 2.5)
