@@ -1,4 +1,4 @@
-"""The header values of one observation, read once into a typed, frozen record.
+"""The header values of one observation, and which files make one dataset.
 
 :class:`ObservationInfo` is what the rest of hstlc knows about a file's headers;
 the FITS keyword names live here (and in :mod:`hstlc.products` and
@@ -12,13 +12,22 @@ the two headers is the fallback.  A missing *required* keyword raises
 :class:`~hstlc.errors.MissingKeywordError` naming the preferred extension
 (``ld9m10ujq_corrtag_a.fits: ext 1 has no EXPTIME``); a value of the wrong type
 (``PROPOSID='abc'``) is refused the same way, since the pipeline cannot use it.
+
+:func:`group_dataset_files` sorts files into datasets by rootname from their
+names (one FUV ``_a``/``_b`` pair is one dataset; an x1d travels with it).  It is
+re-exported by :mod:`hstlc.readers`, where :func:`hstlc.readers.read_dataset`
+reads such a group.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from astropy.io import fits
@@ -28,7 +37,14 @@ from hstlc.products import Product
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ObservationInfo", "catalogue_record", "keyword_for", "read_observation_info"]
+__all__ = [
+    "DatasetFiles",
+    "ObservationInfo",
+    "catalogue_record",
+    "group_dataset_files",
+    "keyword_for",
+    "read_observation_info",
+]
 
 _PRIMARY, _EXT1 = 0, 1
 
@@ -138,7 +154,7 @@ class ObservationInfo:
 
 
 def keyword_for(field: str) -> str:
-    """The FITS keyword behind an :class:`ObservationInfo` field (``'expflag'`` -> ``'EXPFLAG'``)."""
+    """The FITS keyword behind an :class:`ObservationInfo` field (``expflag`` -> ``EXPFLAG``)."""
     return KEYWORDS[field][0]
 
 
@@ -226,7 +242,8 @@ def _event_rows(hdulist: fits.HDUList, product: Product) -> int:
     return int(hdulist[1].header.get("NAXIS2", 0))
 
 
-def read_observation_info(hdulist: fits.HDUList, filename: str, product: Product) -> ObservationInfo:
+def read_observation_info(hdulist: fits.HDUList, filename: str,
+                          product: Product) -> ObservationInfo:
     """Read the header values of an open file into an :class:`ObservationInfo`.
 
     Parameters
@@ -301,3 +318,84 @@ def catalogue_record(info: ObservationInfo) -> dict[str, Any]:
     ['aperture', 'cal_ver', 'cenwave']
     """
     return {field: getattr(info, field) for field in CATALOGUE_FIELDS}
+
+
+# -- which files make one dataset ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """The files of one rootname, sorted by kind from their names.
+
+    ``unrecognised`` holds files of this rootname that are no input of hstlc
+    (``_rawtag_a``, ``_lampflash``, a duplicate ``.fits``/``.fits.gz`` ...).
+    """
+
+    rootname: str
+    corrtag_a: Path | None = None
+    corrtag_b: Path | None = None
+    corrtag: Path | None = None
+    tag: Path | None = None
+    x1d: Path | None = None
+    unrecognised: tuple[Path, ...] = field(default=())
+
+    @property
+    def event_files(self) -> tuple[Path, ...]:
+        """The event-list files present (corrtag_a, corrtag_b, corrtag, tag)."""
+        slots = (self.corrtag_a, self.corrtag_b, self.corrtag, self.tag)
+        return tuple(path for path in slots if path is not None)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The dataset's files: event lists, then the x1d (not the unrecognised)."""
+        return self.event_files + ((self.x1d,) if self.x1d is not None else ())
+
+    @property
+    def missing_segments(self) -> tuple[str, ...]:
+        """FUV segments without a file when the other one is there."""
+        if (self.corrtag_a is None) == (self.corrtag_b is None):
+            return ()
+        return ("B",) if self.corrtag_b is None else ("A",)
+
+
+_NAME_PATTERN = re.compile(
+    r"^(?P<rootname>[^_./]+)_(?P<kind>corrtag_a|corrtag_b|corrtag|tag|x1d)\.fits(?:\.gz)?$",
+    re.IGNORECASE,
+)
+
+
+def group_dataset_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, DatasetFiles]:
+    """Sort files into datasets by rootname, from their names alone.
+
+    ``*_corrtag_a``/``*_corrtag_b`` pair up, ``*_corrtag``, ``*_tag`` and ``*_x1d``
+    join their rootname (``.fits`` or ``.fits.gz``).  Any other file is listed in
+    ``unrecognised`` of the rootname before its first ``_`` (or of its name, without
+    extensions, when it has none).  Rootnames are lower case; the result is sorted.
+
+    Examples
+    --------
+    >>> groups = group_dataset_files(["x/ld9m10ujq_corrtag_a.fits", "x/ld9m10ujq_x1d.fits"])
+    >>> groups["ld9m10ujq"].missing_segments
+    ('B',)
+    """
+    slots: dict[str, dict[str, Path]] = {}
+    others: dict[str, list[Path]] = {}
+    for path in sorted(Path(p) for p in paths):
+        match = _NAME_PATTERN.match(path.name)
+        if match is None:
+            rootname = path.name.split("_", 1)[0].split(".", 1)[0].lower()
+            others.setdefault(rootname, []).append(path)
+            continue
+        rootname, kind = match["rootname"].lower(), match["kind"].lower()
+        slot = slots.setdefault(rootname, {})
+        if kind in slot:
+            logger.warning("%s: %s already given by %s; listed as unrecognised",
+                           path.name, kind, slot[kind].name)
+            others.setdefault(rootname, []).append(path)
+            continue
+        slot[kind] = path
+    return {
+        rootname: DatasetFiles(rootname=rootname, unrecognised=tuple(others.get(rootname, ())),
+                               **slots.get(rootname, {}))  # type: ignore[arg-type]
+        for rootname in sorted(set(slots) | set(others))
+    }

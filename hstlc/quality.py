@@ -223,7 +223,8 @@ def check_header(info: ObservationInfo, bad_proposals: Iterable[int] = ()) -> Qu
             filename=name, product=product)
     if info.proposid in {int(p) for p in bad_proposals}:
         return QualityVerdict.failed(
-            BAD_PROPOSAL, f"{name}: {_where('proposid')}={info.proposid} is on the bad-proposal list",
+            BAD_PROPOSAL,
+            f"{name}: {_where('proposid')}={info.proposid} is on the bad-proposal list",
             filename=name, product=product)
     return QualityVerdict.passed(name, product)
 
@@ -313,7 +314,8 @@ def _dataset_conflict(verdicts: list[QualityVerdict]) -> QualityVerdict | None:
         if verdict.product in seen:
             return QualityVerdict.failed(
                 UNSUPPORTED_PRODUCT,
-                f"{verdict.filename}: a second {verdict.product.value} after {seen[verdict.product]}",
+                f"{verdict.filename}: a second {verdict.product.value} "
+                f"after {seen[verdict.product]}",
                 filename=verdict.filename, product=verdict.product)
         seen[verdict.product] = str(verdict.filename)
     kinds = set(seen)

@@ -34,19 +34,28 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 from astropy.io import fits
 
-from hstlc.errors import MissingKeywordError, QualityError, UnreadableFileError
-from hstlc.errors import NO_EVENTS, UnsupportedProductError
-from hstlc.observation import ObservationInfo, read_observation_info
+from hstlc.errors import (
+    NO_EVENTS,
+    MissingKeywordError,
+    QualityError,
+    UnreadableFileError,
+    UnsupportedProductError,
+)
+from hstlc.observation import (
+    DatasetFiles,
+    ObservationInfo,
+    group_dataset_files,
+    read_observation_info,
+)
 from hstlc.products import Product, detect_product, open_fits
 
 logger = logging.getLogger(__name__)
@@ -114,7 +123,8 @@ class EventList:
             array = getattr(self, name)
             if array is not None:
                 if len(array) != n:
-                    raise ValueError(f"{self.info.filename}: {name} has {len(array)} rows, time {n}")
+                    raise ValueError(
+                        f"{self.info.filename}: {name} has {len(array)} rows, time {n}")
                 _frozen(array)
         if self.gti.ndim != 2 or self.gti.shape[1] != 2:
             raise ValueError(f"{self.info.filename}: gti must be N x 2, got {self.gti.shape}")
@@ -148,6 +158,9 @@ class X1dSpectrum:
     net: np.ndarray
     info: ObservationInfo
 
+    def __repr__(self) -> str:
+        return f"X1dSpectrum({self.info.filename!r}, rows {self.labels}, {self.wavelength.shape})"
+
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
@@ -175,41 +188,6 @@ class Dataset:
     info: ObservationInfo
     missing_segments: tuple[str, ...] = ()
     x1d: Path | None = None
-
-
-@dataclass(frozen=True)
-class DatasetFiles:
-    """The files of one rootname, sorted by kind from their names.
-
-    ``unrecognised`` holds files of this rootname that are no input of hstlc
-    (``_rawtag_a``, ``_lampflash``, a duplicate ``.fits``/``.fits.gz`` ...).
-    """
-
-    rootname: str
-    corrtag_a: Path | None = None
-    corrtag_b: Path | None = None
-    corrtag: Path | None = None
-    tag: Path | None = None
-    x1d: Path | None = None
-    unrecognised: tuple[Path, ...] = field(default=())
-
-    @property
-    def event_files(self) -> tuple[Path, ...]:
-        """The event-list files present (corrtag_a, corrtag_b, corrtag, tag)."""
-        slots = (self.corrtag_a, self.corrtag_b, self.corrtag, self.tag)
-        return tuple(path for path in slots if path is not None)
-
-    @property
-    def files(self) -> tuple[Path, ...]:
-        """The dataset's files: event lists, then the x1d (not the unrecognised)."""
-        return self.event_files + ((self.x1d,) if self.x1d is not None else ())
-
-    @property
-    def missing_segments(self) -> tuple[str, ...]:
-        """FUV segments without a file when the other one is there."""
-        if (self.corrtag_a is None) == (self.corrtag_b is None):
-            return ()
-        return ("B",) if self.corrtag_b is None else ("A",)
 
 
 def _read_column(hdu: fits.BinTableHDU, name: str, filename: str,
@@ -362,7 +340,8 @@ def _collect_events(paths: Iterable[Path]) -> tuple[dict[str, EventList], Path |
             reader = _READERS.get(product)
             if reader is None:
                 raise UnsupportedProductError(
-                    f"{path.name}: a {product.value} file, not part of a dataset", filename=path.name)
+                    f"{path.name}: a {product.value} file, not part of a dataset",
+                    filename=path.name)
             events = reader(hdulist, path.name, product)
         key = _dataset_key(events)
         previous = found.get(key)
@@ -372,7 +351,8 @@ def _collect_events(paths: Iterable[Path]) -> tuple[dict[str, EventList], Path |
                 found[key] = events if product is Product.STIS_CORRTAG else previous
                 continue
             raise UnsupportedProductError(
-                f"{path.name}: {key} already read from {previous.info.filename}", filename=path.name)
+                f"{path.name}: {key} already read from {previous.info.filename}",
+                filename=path.name)
         found[key] = events
     return found, x1d
 
@@ -406,7 +386,8 @@ def read_dataset(paths: Iterable[str | os.PathLike[str]] | DatasetFiles) -> Data
                            filename=path_list[0].name)
     rootnames = {events.info.rootname for events in found.values()}
     if len(rootnames) > 1:
-        raise ValueError(f"read_dataset got files of several rootnames ({sorted(rootnames)}): {names}")
+        raise ValueError(f"read_dataset got files of several rootnames "
+                         f"({sorted(rootnames)}): {names}")
     ordered = dict(sorted(found.items()))
     first = next(iter(ordered.values()))
     fuv = {events.info.product.is_cos_fuv for events in ordered.values()}
@@ -422,46 +403,3 @@ def read_dataset(paths: Iterable[str | os.PathLike[str]] | DatasetFiles) -> Data
     return Dataset(rootname=first.info.rootname, product=first.info.product,
                    segments=MappingProxyType(ordered), info=first.info,
                    missing_segments=missing, x1d=x1d)
-
-
-_NAME_PATTERN = re.compile(
-    r"^(?P<rootname>[^_./]+)_(?P<kind>corrtag_a|corrtag_b|corrtag|tag|x1d)\.fits(?:\.gz)?$",
-    re.IGNORECASE,
-)
-
-
-def group_dataset_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, DatasetFiles]:
-    """Sort files into datasets by rootname, from their names alone.
-
-    ``*_corrtag_a``/``*_corrtag_b`` pair up, ``*_corrtag``, ``*_tag`` and ``*_x1d``
-    join their rootname (``.fits`` or ``.fits.gz``).  Any other file is listed in
-    ``unrecognised`` of the rootname before its first ``_`` (or of its name, without
-    extensions, when it has none).  Rootnames are lower case; the result is sorted.
-
-    Examples
-    --------
-    >>> groups = group_dataset_files(["x/ld9m10ujq_corrtag_a.fits", "x/ld9m10ujq_x1d.fits"])
-    >>> groups["ld9m10ujq"].missing_segments
-    ('B',)
-    """
-    slots: dict[str, dict[str, Path]] = {}
-    others: dict[str, list[Path]] = {}
-    for path in sorted(Path(p) for p in paths):
-        match = _NAME_PATTERN.match(path.name)
-        if match is None:
-            rootname = path.name.split("_", 1)[0].split(".", 1)[0].lower()
-            others.setdefault(rootname, []).append(path)
-            continue
-        rootname, kind = match["rootname"].lower(), match["kind"].lower()
-        slot = slots.setdefault(rootname, {})
-        if kind in slot:
-            logger.warning("%s: %s already given by %s; listed as unrecognised",
-                           path.name, kind, slot[kind].name)
-            others.setdefault(rootname, []).append(path)
-            continue
-        slot[kind] = path
-    return {
-        rootname: DatasetFiles(rootname=rootname, unrecognised=tuple(others.get(rootname, ())),
-                               **slots.get(rootname, {}))  # type: ignore[arg-type]
-        for rootname in sorted(set(slots) | set(others))
-    }

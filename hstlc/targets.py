@@ -66,7 +66,8 @@ def targname_key(name: str) -> str:
 
 def _parse_aliases(text: str, source: str) -> dict[str, str]:
     """alias key -> canonical key from CSV text (``#`` lines are comments)."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    lines = [line for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
     aliases: dict[str, str] = {}
     for number, row in enumerate(csv.DictReader(io.StringIO("\n".join(lines))), start=2):
         alias, canonical = (row.get("alias") or "").strip(), (row.get("canonical") or "").strip()

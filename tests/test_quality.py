@@ -117,7 +117,10 @@ def test_no_exception_escapes_on_broken_files(real_data: Path, tmp_path: Path) -
     assert check_dataset([paths["garbage.fits"]]).reason == UNREADABLE_FILE
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(cut=st.integers(min_value=0, max_value=1_748_160), noise=st.binary(max_size=64))
 def test_fuzzed_real_file_never_raises(real_data: Path, tmp_path: Path, cut: int,
                                        noise: bytes) -> None:
@@ -132,7 +135,7 @@ def test_fuzzed_real_file_never_raises(real_data: Path, tmp_path: Path, cut: int
         assert not verdict.ok
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(st.binary(max_size=6000))
 def test_random_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "random.fits"
@@ -252,3 +255,46 @@ def test_streamed_summary_agrees_with_whole_column(time: list[float], chunk: int
 def test_non_linear_time_across_a_chunk_boundary() -> None:
     summary = summarize_time([np.array([1.0, 2.0, 3.0]), np.array([2.5, 4.0])])
     assert summary.decrease_at == 3 and summary.decrease_values == (3.0, 2.5)
+
+
+# ----------------------------------------------------------------------------- builders
+BUILDER_REQUIRED_KEYWORD = {"cos": "EXPTIME", "stis": "EXPSTART"}
+
+
+@pytest.mark.parametrize("instrument", ["cos", "stis"])
+@pytest.mark.parametrize("kind", ["bad_expflag", "nonmonotonic_time", "no_events", "singular_time",
+                                  "short_exposure", "bad_proposal", "missing_keyword", "not_fits",
+                                  "truncated", "accum", "lampflash"])
+def test_builder_bad_files_get_their_reason(tmp_path: Path, kind: str, instrument: str) -> None:
+    from tests import builders
+
+    if kind == "lampflash" and instrument == "stis":
+        pytest.skip("a lamp-flash file is a COS product")
+    path = builders.build_bad(tmp_path, kind, instrument=instrument,
+                              keyword=BUILDER_REQUIRED_KEYWORD[instrument])
+    verdict = check_file(path, bad_proposals=[99999])
+    assert (verdict.ok, verdict.reason) == (False, builders.BAD_KINDS[kind])
+    assert verdict.filename == path.name and verdict.detail.startswith(path.name)
+    assert check_dataset([path], bad_proposals=[99999]).reason == builders.BAD_KINDS[kind]
+
+
+def test_builder_good_files_pass(tmp_path: Path) -> None:
+    from tests import builders
+
+    fuv = builders.build_cos_fuv_pair(tmp_path / "fuv", seed=4)
+    nuv = builders.build_cos_nuv(tmp_path / "nuv", seed=4)
+    stis = builders.build_stis_tag(tmp_path / "stis", mode="echelle", seed=4)
+    for paths in ([fuv["corrtag_a"], fuv["corrtag_b"], fuv["x1d"]], [nuv["corrtag"], nuv["x1d"]],
+                  [stis["tag"], stis["x1d"]]):
+        verdict = check_dataset(paths)
+        assert verdict.ok, verdict.detail
+
+
+def test_builder_pair_with_one_bad_segment(tmp_path: Path) -> None:
+    from tests import builders
+
+    out = builders.build_cos_fuv_pair(tmp_path, seed=5)
+    with fits.open(out["corrtag_b"], mode="update") as hdulist:
+        hdulist[1].header["EXPFLAG"] = "INTERRUPTED"
+    verdict = check_dataset([out["corrtag_a"], out["corrtag_b"], out["x1d"]])
+    assert verdict.reason == BAD_EXPFLAG and verdict.filename == out["corrtag_b"].name

@@ -52,7 +52,8 @@ def make_events(path: Path, time: np.ndarray, *, instrume: str = "COS", detector
     for key, value in {**cards, **(primary or {})}.items():
         prim[key] = value
     if tag:
-        columns = [fits.Column("TIME", "D", array=time), fits.Column("AXIS1", "I", array=np.arange(n)),
+        columns = [fits.Column("TIME", "D", array=time),
+                   fits.Column("AXIS1", "I", array=np.arange(n)),
                    fits.Column("AXIS2", "I", array=np.arange(n) + 5)]
     else:
         columns = [fits.Column(name, "E", array=np.full(n, value, "f4")) for name, value in
@@ -66,7 +67,8 @@ def make_events(path: Path, time: np.ndarray, *, instrume: str = "COS", detector
             events.header[key] = value
     hdus = [fits.PrimaryHDU(header=prim), events]
     if gti is not None:
-        start, stop = (np.array(v, dtype="f8") for v in zip(*gti)) if gti else ([], [])
+        start = np.array([interval[0] for interval in gti], dtype="f8")
+        stop = np.array([interval[1] for interval in gti], dtype="f8")
         hdus.append(fits.BinTableHDU.from_columns(
             [fits.Column("START", "D", array=start), fits.Column("STOP", "D", array=stop)],
             name="GTI"))
@@ -141,7 +143,7 @@ def test_real_a_without_b_is_a_dataset(real_data: Path, rootname: str) -> None:
 def test_real_dataset_from_grouped_files(real_data: Path) -> None:
     groups = group_dataset_files(sorted((real_data / GJ436).iterdir()))
     assert sorted(groups) == ["ld9m10ujq", "ld9m10uyq"]
-    for rootname, files in groups.items():
+    for files in groups.values():
         assert files.missing_segments == ("B",) and files.x1d is not None
         assert read_dataset(files).missing_segments == ("B",)
 
@@ -289,3 +291,59 @@ def test_group_dataset_files() -> None:
     assert groups["notes"].unrecognised == (Path("d/notes.txt"),)
     assert groups["ldfd01vnq"].event_files == () and groups["ldfd01vnq"].x1d is None
     assert DatasetFiles("x").files == ()
+
+
+# ----------------------------------------------------------------------------- builders
+def test_builder_fuv_pair(tmp_path: Path) -> None:
+    from tests import builders
+
+    out = builders.build_cos_fuv_pair(tmp_path, seed=1)
+    groups = group_dataset_files(p for p in tmp_path.iterdir())
+    files = groups["lb1c01abq"]
+    assert (files.corrtag_a, files.corrtag_b, files.x1d) == (out["corrtag_a"], out["corrtag_b"],
+                                                             out["x1d"])
+    dataset = read_dataset(files)
+    assert list(dataset.segments) == ["A", "B"] and dataset.missing_segments == ()
+    truth = out["truth"]
+    for letter, events in dataset.segments.items():
+        with fits.open(out[f"corrtag_{letter.lower()}"]) as hdulist:
+            assert len(events) == len(hdulist[1].data)
+        np.testing.assert_allclose(events.gti, truth.gti)
+        assert np.all(np.diff(events.time) >= 0)
+        assert events.info.segment == f"FUV{letter}"
+        assert events.info.sdqflags == truth.sdqflags
+        assert events.info.exptime == pytest.approx(truth.exptime)
+    assert dataset.info.targname == "TEST-STAR" and dataset.info.proposid == 12345
+    spectrum = read_x1d(out["x1d"])
+    assert spectrum.labels == ("FUVA", "FUVB")
+
+
+def test_builder_nuv(tmp_path: Path) -> None:
+    from tests import builders
+
+    out = builders.build_cos_nuv(tmp_path, seed=2)
+    events = read_events(out["corrtag"])
+    assert events.info.product is Product.COS_NUV_CORRTAG and events.info.detector == "NUV"
+    assert events.wavelength is not None and len(events) == events.info.nevents > 0
+    dataset = read_dataset([out["corrtag"], out["x1d"]])
+    assert list(dataset.segments) == ["NUV"] and dataset.x1d == out["x1d"]
+
+
+@pytest.mark.parametrize("mode", ["first_order", "echelle", "imaging"])
+def test_builder_stis_tag(tmp_path: Path, mode: str) -> None:
+    from tests import builders
+
+    out = builders.build_stis_tag(tmp_path, mode=mode, seed=3)
+    events = read_events(out["tag"])
+    truth = out["truth"]
+    assert events.info.product is Product.STIS_TAG and events.info.instrume == "STIS"
+    assert events.wavelength is None and events.epsilon is None and events.dq is None
+    assert events.time.dtype == np.float64 and np.all(np.diff(events.time) >= 0)
+    np.testing.assert_allclose(events.gti, truth.gti)
+    assert int(events.x.max()) <= 2047 and int(events.y.max()) <= 2047
+    if mode == "imaging":
+        assert events.info.cenwave == 0 and out["x1d"] is None
+    else:
+        spectrum = read_x1d(out["x1d"])
+        expected = 1 if mode == "first_order" else len(truth.orders)
+        assert len(spectrum.labels) == expected and spectrum.info.instrume == "STIS"
