@@ -46,7 +46,11 @@ def run_flow(flow: Callable[..., Any], **parameters: Any) -> Any:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return flow(**parameters)
+        state = flow(**parameters, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):  # the flow itself broke, not one dataset
+        raise result
+    return result
 
 
 def print_summary(summary: dict[str, Any], settings: Settings) -> int:

@@ -9,7 +9,7 @@ from prefect import flow, unmapped
 from hstlc.config import Settings, load_settings
 from hstlc.pipeline import DatasetState, PipelineConfig
 from tasks import ingest as t
-from tasks.progress import Progress, summarize, track
+from tasks.progress import Progress, final_state, summarize, track
 
 
 def batch_size_for(count: int, settings: Settings, batch_size: int | None) -> int:
@@ -58,8 +58,11 @@ def run_plan(plan: Any, settings: Settings, batch_size: int | None) -> dict[str,
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(force: bool = False, batch_size: int | None = None) -> dict[str, Any]:
+def ingest(force: bool = False, batch_size: int | None = None) -> Any:
     """Ingest every dataset waiting in ``ingest/``.
+
+    Returns the summary (ingested, rejected with reasons, failed, skipped, unrecognised
+    files, touched composite groups); the run ends Failed when a dataset failed.
 
     Parameters
     ----------
@@ -71,4 +74,4 @@ def ingest(force: bool = False, batch_size: int | None = None) -> dict[str, Any]
     """
     settings = load_settings()
     plan = t.plan_ingest(PipelineConfig.from_settings(settings), force)
-    return run_plan(plan, settings, batch_size)
+    return final_state(run_plan(plan, settings, batch_size))

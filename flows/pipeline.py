@@ -11,24 +11,28 @@ from flows.ingest import ingest, run_plan
 from hstlc.config import load_settings
 from hstlc.pipeline import PipelineConfig
 from tasks import ingest as t
+from tasks.progress import final_state
 from tasks.runner import task_runner_for
 
 
 @flow(name="hstlc_pipeline")
 def hstlc_pipeline(
     force: bool = False, batch_size: int | None = None, all_composites: bool = False
-) -> dict[str, Any]:
+) -> Any:
     """The whole job: ingest new data, then rebuild the composites it touched."""
-    runner = task_runner_for(load_settings())
-    summary = ingest.with_options(task_runner=runner)(force=force, batch_size=batch_size)
-    summary["composites"] = composite.with_options(task_runner=task_runner_for(load_settings()))(
+    settings = load_settings()
+    state = ingest.with_options(task_runner=task_runner_for(settings))(
+        force=force, batch_size=batch_size, return_state=True
+    )
+    summary = state.result(raise_on_failure=False)
+    summary["composites"] = composite.with_options(task_runner=task_runner_for(settings))(
         keys=summary["touched_keys"], all_keys=all_composites
     )
-    return summary
+    return final_state(summary)
 
 
 @flow(name="reprocess-target", flow_run_name="reprocess-{target}")
-def reprocess_target(target: str, batch_size: int | None = None) -> dict[str, Any]:
+def reprocess_target(target: str, batch_size: int | None = None) -> Any:
     """Re-process one target: all its datasets from ``filesystem/``, then its composites."""
     settings = load_settings()
     plan = t.plan_target(PipelineConfig.from_settings(settings), target)
@@ -36,4 +40,4 @@ def reprocess_target(target: str, batch_size: int | None = None) -> dict[str, An
     summary["composites"] = composite.with_options(task_runner=task_runner_for(settings))(
         keys=summary["touched_keys"]
     )
-    return summary
+    return final_state(summary)

@@ -67,20 +67,29 @@ def group_members(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, dic
 
 def build_group(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, Any]:
     """Build the composite of one group; update its members' ``outputs`` rows."""
-    from hstlc.composite import build_composite
+    from hstlc.composite import GroupKey, make_composite
 
     members = group_members(config, key)
     if not members:
         raise ValueError(f"no ingested member in group {'/'.join(key)}")
     config.layout.ensure("outputs", "composite", permissions=config.permissions)
-    result = build_composite(
-        [(m["files"], m["x1d"]) for m in members.values()],
+    instrume, detector, targname, opt_elem, cenwave, aperture = key
+    result = make_composite(
+        [[*m["files"], *([m["x1d"]] if m["x1d"] is not None else [])] for m in members.values()],
         config.layout.composite,
-        targname=key[2],
+        hlsp_name=config.hlsp["name"],
+        hlsp_lead=config.hlsp["lead"],
+        proposid=config.hlsp["proposid"],
+        key=GroupKey(instrume, detector, targname, opt_elem, int(cenwave), aperture),
+        version=config.hlsp["version"],
         step=config.step,
         reference_dir=config.reference_dir,
-        hlsp=config.hlsp,
     )
+    if result.path is None:
+        reasons = "; ".join(f"{name}: {why}" for name, why in result.skipped)
+        logger.warning("composite %s not written: %s", "/".join(key), reasons)
+        return {"key": list(key), "path": None, "members": 0, "outputs_rows": 0,
+                "reported": [list(item) for item in result.skipped]}
     path = Path(result.path)
     config.permissions.apply(path)
     with session_scope(engine_for(config.database_url)) as session:
@@ -91,5 +100,5 @@ def build_group(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, Any]:
         session.flush()
         recorded = session.scalars(select(Outputs).where(Outputs.composite_filename == path.name)).all()
     logger.info("composite %s: %d members", path.name, len(members))
-    return {"key": list(key), "path": str(path), "members": len(members),
-            "outputs_rows": len(recorded), "reported": list(getattr(result, "reported", []))}
+    return {"key": list(key), "path": str(path), "members": len(result.members),
+            "outputs_rows": len(recorded), "reported": [list(item) for item in result.skipped]}

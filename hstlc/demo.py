@@ -1,6 +1,7 @@
 """A demo set for a first run: real HST files when present beside the project, else synthetic.
 
-Real files (``../shared/data/real`` or ``$HSTLC_DEMO_DATA``) are *copied* into
+Real files (``../shared/data/real``, or the folder in ``$HSTLC_DEMO_DATA``; set it to
+``synthetic`` for the synthetic sample) are *copied* into
 ``ingest/``: the GJ-436 COS FUV pair with its x1d files and the files that must be
 refused.  Without them, hstlc writes a realistic synthetic sample: a COS FUV pair,
 a COS NUV dataset, a STIS first-order tag with its x1d, and two bad files.
@@ -23,9 +24,11 @@ DEMO_ENV = "HSTLC_DEMO_DATA"
 def real_data_dir() -> Path | None:
     """The folder of real files, if there is one."""
     explicit = os.environ.get(DEMO_ENV)
-    candidates = [Path(explicit)] if explicit else []
-    candidates += [Path.cwd().parent / "shared" / "data" / "real",
-                   Path(__file__).resolve().parents[2] / "shared" / "data" / "real"]
+    if explicit:  # a folder, or "synthetic" to force the synthetic sample
+        candidates = [Path(explicit)]
+    else:
+        candidates = [Path.cwd().parent / "shared" / "data" / "real",
+                      Path(__file__).resolve().parents[2] / "shared" / "data" / "real"]
     for folder in candidates:
         if (folder / "cos_fuv_g130m_gj436").is_dir():
             return folder

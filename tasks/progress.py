@@ -111,3 +111,30 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
         "touched_keys": [list(key) for key in keys],
         "library_seconds": sum(o.state.library_seconds for o in outcomes if o.state is not None),
     }
+
+
+def final_state(summary: dict[str, Any]) -> Any:
+    """The flow's result: the summary, as a Failed state when a dataset or group failed.
+
+    A rejected file is not a failure.  The summary is also shown in the UI as an artifact.
+    """
+    from prefect.artifacts import create_markdown_artifact
+    from prefect.states import Failed
+
+    composites = summary.get("composites") or {}
+    failures = {**summary.get("failed", {}),
+                **{f"composite {k}": v for k, v in composites.get("failed", {}).items()}}
+    lines = [
+        "| ingested | rejected | failed | already catalogued | composites |",
+        "| --- | --- | --- | --- | --- |",
+        f"| {len(summary.get('ingested', []))} | {len(summary.get('rejected', {}))} | "
+        f"{len(failures)} | {len(summary.get('skipped', []))} | "
+        f"{len(composites.get('written', []))} |",
+        "",
+        *[f"- rejected `{name}`: {why}" for name, why in sorted(summary.get("rejected", {}).items())],
+        *[f"- **failed** `{name}`: {why}" for name, why in sorted(failures.items())],
+    ]
+    create_markdown_artifact("\n".join(lines), description="hstlc run summary")
+    if failures:
+        return Failed(message=f"{len(failures)} failed: {', '.join(sorted(failures))}", data=summary)
+    return summary

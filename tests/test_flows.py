@@ -160,7 +160,9 @@ def test_unexpected_error_fails_one_dataset_only(settings, monkeypatch):
 
     broken.__name__ = "quicklook"
     monkeypatch.setattr(steps, "quicklook", broken)
-    summary = ingest(batch_size=0)
+    state = ingest(batch_size=0, return_state=True)
+    assert state.is_failed()  # the run shows failed in the UI
+    summary = state.result(raise_on_failure=False)
     assert summary["ingested"] == ["lb1c02nuq"]
     assert list(summary["failed"]) == ["lb1c03nuq"] and "plotting bug" in summary["failed"]["lb1c03nuq"]
     # The failed dataset's files wait in ingest/ for the next run; nothing was catalogued.

@@ -1,0 +1,328 @@
+"""Composite lightcurves (the HLSP): every exposure of one configuration of one target.
+
+Members share the group key (INSTRUME, DETECTOR, normalised TARGNAME, OPT_ELEM, CENWAVE,
+APERTURE).  The composite:
+
+1. measures each member's wavelength coverage -- the extreme WAVELENGTH of its good-DQ
+   events inside the instrument's default band (COS FUV 915-1800 A, NUV 915-3200 A,
+   STIS the x1d range);
+2. takes the range common to all members (the intersection, ends included);
+3. re-extracts every member over that range and stacks them in EXPSTART order, with
+   ``dataset`` = 1..K.  A member whose bins are partly empty stays in; a member with no
+   coverage or no event in the common range is left out, logged and listed in
+   :attr:`CompositeResult.skipped` -- it never stops the others;
+4. writes ``hlsp_hstlc_hst_{instrume}-{detector}_{targname}_{opt_elem}_{cenwave}_{aperture}
+   _{version}_sci.fits`` (lower case, file-name safe) atomically: a primary header with
+   the HLSP keywords (HLSPNAME, HLSPLEAD, PROPOSID from the caller; TELESCOP, INSTRUME,
+   DETECTOR, FILTER, TARGNAME, RA_TARG, DEC_TARG, EQUINOX, DATE-OBS, EXPSTART, EXPEND,
+   EXPTIME from the members), ext 1 ``LIGHTCURVE`` (WMIN/WMAX and the extraction
+   provenance) and ext 2 ``MEMBERS`` (dataset, rootname, EXPSTART, exposure, files).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.time import Time
+
+from hstlc.errors import HstlcError
+from hstlc.eventstream import map_event_blocks, open_event_table
+from hstlc.extract import COS_FUV_WLIM, COS_NUV_WLIM, _partner, extract_lightcurve
+from hstlc.lcfile import (
+    COLUMNS,
+    Lightcurve,
+    provenance_cards,
+    set_card,
+    software_cards,
+    table_hdu,
+    write_hdus,
+)
+
+logger = logging.getLogger(__name__)
+
+MemberSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+_UNSAFE = re.compile(r"[^a-z0-9.+-]+")
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """The configuration shared by a composite's members (targname already normalised)."""
+
+    instrume: str
+    detector: str
+    targname: str
+    opt_elem: str
+    cenwave: int | str | None
+    aperture: str
+
+
+@dataclass(frozen=True)
+class CompositeResult:
+    """What :func:`make_composite` did.
+
+    Attributes
+    ----------
+    path : Path or None
+        The HLSP file (None when no member was usable).
+    lightcurve : Lightcurve or None
+        The stacked lightcurve.
+    members : tuple of dict
+        Per included member: dataset, rootname, expstart, exptime (sum of bins), files.
+    skipped : tuple of (str, str)
+        Members left out and why.
+    wmin, wmax : float
+        The common wavelength range (NaN when there is none).
+    """
+
+    path: Path | None
+    lightcurve: Lightcurve | None
+    members: tuple[dict[str, Any], ...]
+    skipped: tuple[tuple[str, str], ...]
+    wmin: float
+    wmax: float
+
+
+def safe_name(text: Any) -> str:
+    """Lower-case ``text`` reduced to ``a-z 0-9 . + -`` (runs of others become ``-``).
+
+    Examples
+    --------
+    >>> safe_name("GJ 436/b"), safe_name("52X0.2")
+    ('gj-436-b', '52x0.2')
+    """
+    cleaned = _UNSAFE.sub("-", str(text).strip().lower()).strip("-")
+    return cleaned or "none"
+
+
+def hlsp_filename(key: GroupKey, version: str = "v1") -> str:
+    """``hlsp_hstlc_hst_{instrume}-{detector}_{targname}_{opt_elem}_{cenwave}_{aperture}_v1_sci.fits``."""
+    parts = [f"{safe_name(key.instrume)}-{safe_name(key.detector)}", safe_name(key.targname),
+             safe_name(key.opt_elem), safe_name(key.cenwave), safe_name(key.aperture)]
+    return f"hlsp_hstlc_hst_{'_'.join(parts)}_{safe_name(version)}_sci.fits"
+
+
+def _member_files(spec: MemberSpec) -> tuple[list[Path], Path | None]:
+    """Event files and x1d of a member given as one corrtag path or a list of its files."""
+    paths = [Path(spec)] if isinstance(spec, (str, os.PathLike)) else [Path(p) for p in spec]
+    x1d = [p for p in paths if p.name.lower().endswith(("_x1d.fits", "_x1d.fits.gz"))]
+    events = [p for p in paths if p not in x1d]
+    if len(events) == 1 and (other := _partner(events[0])) is not None:
+        events = sorted([events[0], other])
+    return events, (x1d[0] if x1d else None)
+
+
+def _header_value(path: Path, key: str) -> Any:
+    table = open_event_table(path)
+    for header in (table.header, table.primary_header):
+        if key in header:
+            return header[key]
+    return None
+
+
+def _default_band(events: list[Path], x1d: Path | None) -> tuple[float, float]:
+    instrument = str(_header_value(events[0], "INSTRUME")).strip().upper()
+    if instrument == "COS":
+        detector = str(_header_value(events[0], "DETECTOR")).strip().upper()
+        return COS_FUV_WLIM if detector == "FUV" else COS_NUV_WLIM
+    if x1d is None:
+        return (0.0, np.inf)
+    from hstlc.stis import read_stis_x1d_orders
+
+    every = np.concatenate([o.wavelength for o in read_stis_x1d_orders(x1d)])
+    return float(np.nanmin(every)), float(np.nanmax(every))
+
+
+def wavelength_coverage(events: list[Path], x1d: Path | None = None) -> tuple[float, float] | None:
+    """Extreme WAVELENGTH of the good-DQ events inside the default band (None: no event).
+
+    The band is inclusive here (an event exactly at a band edge counts).
+    """
+    low, high = _default_band(events, x1d)
+    lows, highs = [], []
+    for path in events:
+        table = open_event_table(path)
+        flags = int(table.header.get("SDQFLAGS", 0))
+
+        def extremes(block: dict[str, np.ndarray], flags: int = flags) -> tuple[float, float]:
+            wave = block["WAVELENGTH"]
+            good = (block["DQ"].astype(np.int64) & flags) == 0
+            good &= (wave >= low) & (wave <= high)
+            if not good.any():
+                return np.inf, -np.inf
+            picked = wave[good]
+            return float(picked.min()), float(picked.max())
+
+        for lo, hi in map_event_blocks(table, ["WAVELENGTH", "DQ"], extremes):
+            lows.append(lo)
+            highs.append(hi)
+    if not lows or min(lows) > max(highs):
+        return None
+    return min(lows), max(highs)
+
+
+def _inclusive(wmin: float, wmax: float) -> tuple[float, float]:
+    """Limits for the (exclusive) extraction band that keep events at ``wmin``/``wmax``."""
+    return float(np.nextafter(np.float32(wmin), -np.inf)), float(np.nextafter(np.float32(wmax),
+                                                                                np.inf))
+
+
+def _key_of(meta: dict[str, Any], targname: str) -> GroupKey:
+    return GroupKey(str(meta["instrument"]), str(meta["detector"]), targname,
+                    str(meta["opt_elem"]), meta.get("cenwave"), str(meta["aperture"]))
+
+
+def make_composite(
+    members: Sequence[MemberSpec],
+    output_dir: str | os.PathLike[str],
+    *,
+    hlsp_name: str,
+    hlsp_lead: str,
+    proposid: str | int,
+    key: GroupKey | None = None,
+    version: str = "v1",
+    **extract_options: Any,
+) -> CompositeResult:
+    """Build and write the composite lightcurve of a group of exposures.
+
+    Parameters
+    ----------
+    members : sequence
+        Each member: the path of a corrtag (the FUV partner and ``<rootname>_x1d.fits``
+        beside it are found), or a list of its corrtag(s) and x1d.
+    output_dir : path
+        Folder of the HLSP file (created if needed).
+    hlsp_name, hlsp_lead, proposid : str
+        The HLSP program keywords HLSPNAME, HLSPLEAD and PROPOSID (from the settings).
+    key : GroupKey, optional
+        The group key (targname normalised by the caller); default: taken from the
+        first member with its TARGNAME as written.
+    version : str
+        Version tag in the file name.
+    **extract_options
+        Passed to :func:`hstlc.extract.extract_lightcurve` (step, calibration,
+        reference_dir, airglow, ...); ``wlim`` is set to the common range.
+
+    Returns
+    -------
+    CompositeResult
+    """
+    if "wlim" in extract_options:
+        raise ValueError("make_composite sets wlim itself (the members' common range)")
+    skipped: list[tuple[str, str]] = []
+    usable = []
+    for spec in members:
+        events, x1d = _member_files(spec)
+        name = events[0].name
+        coverage = wavelength_coverage(events, x1d)
+        if coverage is None:
+            logger.warning("composite: %s has no good event in its band; left out", name)
+            skipped.append((name, "no good event in the default wavelength band"))
+            continue
+        usable.append((events, x1d, coverage))
+    if not usable:
+        return CompositeResult(None, None, (), tuple(skipped), float("nan"), float("nan"))
+    wmin = max(c[0] for _, _, c in usable)
+    wmax = min(c[1] for _, _, c in usable)
+    if wmin > wmax:
+        logger.warning("composite: the members' wavelength ranges do not overlap")
+        skipped += [(e[0].name, "no common wavelength range") for e, _, _ in usable]
+        return CompositeResult(None, None, (), tuple(skipped), float("nan"), float("nan"))
+
+    curves = []
+    for events, x1d, _ in usable:
+        lc = extract_lightcurve(events, x1d if x1d is not None else "auto",
+                                wlim=_inclusive(wmin, wmax), find_partner=False,
+                                **extract_options)
+        if not np.any(lc.gross != 0) and not any(b["gross"] for b in lc.meta["boxes"]):
+            logger.warning("composite: %s has no event in the common range %.3f-%.3f A; "
+                           "left out", events[0].name, wmin, wmax)
+            skipped.append((events[0].name, f"no event in the common range {wmin}-{wmax} A"))
+            continue
+        curves.append(lc)
+    if not curves:
+        return CompositeResult(None, None, (), tuple(skipped), wmin, wmax)
+    curves.sort(key=lambda lc: float(lc.meta["expstart"]))
+    first = curves[0].meta
+    if key is None:
+        key = _key_of(first, str(first.get("targname", "")))
+    for lc in curves[1:]:
+        other = _key_of(lc.meta, key.targname)
+        if other != key:
+            raise HstlcError(f"composite members differ: {lc.meta['rootname']} is {other}, "
+                             f"expected {key}")
+    stacked = _stack(curves, wmin, wmax)
+    infos = tuple({"dataset": i, "rootname": lc.meta["rootname"],
+                   "expstart": float(lc.meta["expstart"]), "exptime": float(lc.bins.sum()),
+                   "files": list(lc.meta["input_files"])}
+                  for i, lc in enumerate(curves, start=1))
+    path = Path(output_dir) / hlsp_filename(key, version)
+    _write(stacked, infos, key, path, hlsp_name=hlsp_name, hlsp_lead=hlsp_lead,
+           proposid=proposid)
+    logger.info("composite %s: %d members, %.3f-%.3f A", path.name, len(curves), wmin, wmax)
+    return CompositeResult(path, stacked, infos, tuple(skipped), wmin, wmax)
+
+
+def _stack(curves: list[Lightcurve], wmin: float, wmax: float) -> Lightcurve:
+    columns = {name: np.concatenate([getattr(lc, name) for lc in curves]) for name in COLUMNS}
+    columns["dataset"] = np.concatenate([np.full(len(lc), i, np.int16)
+                                         for i, lc in enumerate(curves, start=1)])
+    meta = dict(curves[0].meta)
+    meta.update({"wmin": wmin, "wmax": wmax, "members": [lc.meta["rootname"] for lc in curves],
+                 "input_files": [f for lc in curves for f in lc.meta["input_files"]],
+                 "input_sha256": {k: v for lc in curves
+                                  for k, v in lc.meta.get("input_sha256", {}).items()},
+                 "dropped_bins": sum(lc.meta.get("dropped_bins", 0) for lc in curves),
+                 "boxes": [], "gti": None})
+    return Lightcurve(meta=meta, **columns)
+
+
+def _write(lc: Lightcurve, members: tuple[dict[str, Any], ...], key: GroupKey, path: Path, *,
+           hlsp_name: str, hlsp_lead: str, proposid: str | int) -> None:
+    meta = lc.meta
+    ends = lc.mjd + lc.bins / 86400.0
+    primary = fits.PrimaryHDU()
+    cards: list[tuple[str, Any, str]] = [
+        ("HLSPNAME", hlsp_name, "high-level science product name"),
+        ("HLSPLEAD", hlsp_lead, "HLSP lead"),
+        ("PROPOSID", proposid, "HLSP program identifier"),
+        ("TELESCOP", meta.get("telescop", "HST"), "telescope"),
+        ("INSTRUME", key.instrume, "instrument"),
+        ("DETECTOR", key.detector, "detector"),
+        ("FILTER", key.opt_elem, "optical element (OPT_ELEM)"),
+        ("CENWAVE", key.cenwave if key.cenwave is not None else "N/A", "central wavelength"),
+        ("APERTURE", key.aperture, "aperture"),
+        ("TARGNAME", key.targname, "target name (normalised)"),
+        ("RA_TARG", meta.get("ra_targ"), "right ascension of the target (deg)"),
+        ("DEC_TARG", meta.get("dec_targ"), "declination of the target (deg)"),
+        ("EQUINOX", meta.get("equinox"), "equinox of the coordinates"),
+        ("DATE-OBS", Time(float(lc.mjd.min()), format="mjd").isot, "start of the first bin"),
+        ("EXPSTART", float(lc.mjd.min()), "start of the first bin (MJD)"),
+        ("EXPEND", float(ends.max()), "end of the last bin (MJD)"),
+        ("EXPTIME", float(lc.bins.sum()), "total exposure in the bins (s)"),
+        ("NMEMBERS", len(members), "exposures in this composite"),
+    ]
+    for keyword, value, comment in cards + software_cards():
+        if value is not None:
+            set_card(primary.header, keyword, value, comment)
+    table = table_hdu(lc.columns(), provenance_cards(meta))
+    set_card(table.header, "WMIN", meta["wmin"], "common minimum wavelength (A, included)")
+    set_card(table.header, "WMAX", meta["wmax"], "common maximum wavelength (A, included)")
+    width = max([len(",".join(m["files"])) for m in members] + [1])
+    member_table = fits.BinTableHDU.from_columns([
+        fits.Column(name="DATASET", format="I", array=[m["dataset"] for m in members]),
+        fits.Column(name="ROOTNAME", format="12A", array=[m["rootname"] for m in members]),
+        fits.Column(name="EXPSTART", format="D", unit="d",
+                    array=[m["expstart"] for m in members]),
+        fits.Column(name="EXPTIME", format="D", unit="s", array=[m["exptime"] for m in members]),
+        fits.Column(name="FILES", format=f"{width}A",
+                    array=[",".join(m["files"]) for m in members]),
+    ], name="MEMBERS")
+    write_hdus([primary, table, member_table], path)

@@ -1,0 +1,471 @@
+"""Lightcurve extraction from COS and STIS TIME-TAG event lists.
+
+>>> from hstlc.extract import extract_lightcurve          # doctest: +SKIP
+>>> lc = extract_lightcurve("ld9m10ujq_corrtag_a.fits")   # doctest: +SKIP
+
+The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
+
+* **Boxes.** COS: per segment (FUV) or stripe (NUV; G230L has A and B only) from the
+  ext-1 keywords ``SP_LOC_x``/``SP_HGT_x`` (source) and ``B_BKG1_x``/``B_HGT1_x``,
+  ``B_BKG2_x``/``B_HGT2_x`` (background), rows ``LOC - HGT/2 <= YCORR < LOC + HGT/2``.
+  STIS: per spectral order from the x1d (``A2CENTER + SHIFTA2``, ``EXTRSIZE``,
+  ``BKnOFFST``, ``BKnSIZE``; low-resolution pixels, events in high-resolution pixels).
+* **Background** scaled by source height / (background height 1 + 2).
+* **Events** kept when ``DQ & SDQFLAGS == 0``, ``XMIN <= XCORR < XMAX``, inside a GTI and
+  ``WMIN < lambda < WMAX`` outside the airglow windows (Lyman-alpha 1208-1225 A,
+  O I 1298-1312 A).  COS uses the event's WAVELENGTH; STIS the x1d wavelength of the
+  event's column in its order (background events between echelle orders have none).
+* **Time grid.** Bins of ``step`` seconds from ``origin`` (default: the first GTI start);
+  ``times`` is each bin's START (``TIMEREF = 'START'``), ``mjd = EXPSTART + times/86400``
+  exactly, ``bins`` the bin's exposure inside the GTIs.  Bins with no exposure are
+  dropped (never zero-filled); a bin cut by a GTI edge is kept with its partial exposure.
+  Both segments of a COS FUV pair use the intersection of their GTIs.
+* **Flux**, band-averaged f_lambda: ``(sum_src eps*c(lambda) - sum_bkg scale*eps*c(lambda))
+  / bins / npix`` with the per-event conversion ``c`` for source and background (see
+  :mod:`hstlc.calibrate` for its source, recorded as ``FLUXCAL``) and ``npix`` the number
+  of pixel columns of the band covered by the source events (x1d pixels with DQ_WGT > 0
+  whose wavelength is in the band and within the source events' range; without x1d, the
+  event column range).  Uncalibrated: flux and flux_error are NaN.
+* **Errors.** ``error = sqrt(var)`` with ``var = sum_src eps^2 + sum_bkg scale^2 eps^2``,
+  the variance of ``counts`` for Poisson events; the 2016 ``sqrt(gross + background)``
+  equals it only for eps = 1 and scale = 1 (it overstated the background's part by
+  1/scale).  ``flux_error = error * |flux / counts|``, and where ``counts == 0`` the
+  lightcurve-wide flux per count is used instead.
+
+This module reads FITS headers; the event streaming is in :mod:`hstlc.eventstream`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hstlc.calibrate import (
+    FLUXCAL_NONE,
+    Response,
+    Spectrum1D,
+    choose_response,
+    read_cos_x1d,
+    resolve_reference,
+    response_from_reference,
+)
+from hstlc.errors import HstlcError, MissingKeywordError, UnsupportedProductError
+from hstlc.eventstream import (
+    BACKGROUND,
+    DEFAULT_BLOCK_ROWS,
+    SOURCE,
+    Box,
+    BoxSums,
+    EventTable,
+    Selection,
+    accumulate_boxes,
+    open_event_table,
+    read_gti,
+    validate_gti,
+)
+from hstlc.lcfile import TIMEREF, Lightcurve, derive_columns
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AIRGLOW_WINDOWS", "Lightcurve", "extract_lightcurve", "time_grid", "gti_exposure"]
+
+AIRGLOW_WINDOWS: tuple[tuple[float, float], ...] = ((1208.0, 1225.0), (1298.0, 1312.0))
+COS_FUV_WLIM = (915.0, 1800.0)
+COS_NUV_WLIM = (915.0, 3200.0)
+XLIM = {"COS/FUV": (0.0, 16384.0), "COS/NUV": (0.0, 1024.0), "STIS": (0.0, 2048.0)}
+SECONDS_PER_DAY = 86400.0
+
+
+# ----------------------------------------------------------------------------- time grid
+def time_grid(gti: np.ndarray, step: float, origin: float | None = None) -> tuple[float, int]:
+    """``(origin, nbins)`` of the grid covering the GTIs with bins of ``step`` seconds.
+
+    Examples
+    --------
+    >>> time_grid(np.array([[0.5, 10.5]]), 2.0)
+    (0.5, 5)
+    """
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    start = float(gti[0, 0]) if origin is None else float(origin)
+    span = float(gti[-1, 1]) - start
+    nbins = max(int(np.ceil(span / step - 1e-9)), 1) if span > 0 else 1
+    return start, nbins
+
+
+def gti_exposure(gti: np.ndarray, origin: float, step: float, nbins: int) -> np.ndarray:
+    """Exposure (s) of each bin ``[origin + k*step, origin + (k+1)*step)`` inside the GTIs.
+
+    Examples
+    --------
+    >>> gti_exposure(np.array([[1.0, 5.0]]), 0.0, 2.0, 3).tolist()
+    [1.0, 2.0, 1.0]
+    """
+    edges = origin + step * np.arange(nbins + 1)
+    exposure = np.zeros(nbins)
+    for start, stop in gti:
+        overlap = np.minimum(stop, edges[1:]) - np.maximum(start, edges[:-1])
+        exposure += np.clip(overlap, 0.0, None)
+    return exposure
+
+
+def _intersect(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Intersection of two sorted, non-overlapping GTI lists."""
+    out = [(max(a0, b0), min(a1, b1)) for a0, a1 in first for b0, b1 in second
+           if min(a1, b1) > max(a0, b0)]
+    return np.array(sorted(out), np.float64).reshape(-1, 2)
+
+
+# ----------------------------------------------------------------------------- headers
+class _Header:
+    """Keyword lookup in ext 1, then the primary header, naming the file when absent."""
+
+    def __init__(self, table: EventTable):
+        self.table = table
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for header in (self.table.header, self.table.primary_header):
+            if key in header:
+                value = header[key]
+                return value.strip() if isinstance(value, str) else value
+        return default
+
+    def require(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise MissingKeywordError(
+                f"{self.table.path.name}: ext {self.table.extension} has no {key}",
+                filename=self.table.path.name)
+        return value
+
+
+def _cos_boxes(header: _Header, letter: str, group: str) -> list[Box]:
+    """Source and background boxes of one COS segment / stripe from the box keywords."""
+    def rows(loc_key: str, height_key: str) -> tuple[float, float, float]:
+        loc, height = float(header.require(loc_key)), float(header.require(height_key))
+        return loc - height / 2.0, loc + height / 2.0, height
+
+    y0, y1, height = rows(f"SP_LOC_{letter}", f"SP_HGT_{letter}")
+    b1 = rows(f"B_BKG1_{letter}", f"B_HGT1_{letter}")
+    b2 = rows(f"B_BKG2_{letter}", f"B_HGT2_{letter}")
+    scale = height / (b1[2] + b2[2])
+    return [Box(group, SOURCE, y0, y1), Box(group, BACKGROUND, b1[0], b1[1], scale),
+            Box(group, BACKGROUND, b2[0], b2[1], scale)]
+
+
+def _stis_orders(x1d: Path) -> tuple[list[Box], dict[str, Spectrum1D]]:
+    """Boxes (high-res rows) and spectra per order from a STIS x1d (low-res quantities).
+
+    The source box holds rows with ``|YCORR/2 - (A2CENTER + SHIFTA2)| <= EXTRSIZE/2``
+    (both ends included, as :func:`hstlc.stis.tag_to_corrtag` assigns orders); background
+    box n is ``[c_n - BKnSIZE/2, c_n + BKnSIZE/2)`` with ``c_n = A2CENTER + SHIFTA2 +
+    BKnOFFST``.  Low-res rows are half the high-res YCORR.
+    """
+    from hstlc.stis import read_stis_x1d_orders
+
+    boxes, spectra = [], {}
+    for order in read_stis_x1d_orders(x1d):
+        name = str(int(order.sporder))
+        centre, half = float(order.centre), float(order.extrsize) / 2.0
+        scale = float(order.extrsize) / (float(order.bk1size) + float(order.bk2size))
+        top = float(np.nextafter(2 * (centre + half), np.inf))
+        boxes.append(Box(name, SOURCE, 2 * (centre - half), top))
+        for offset, size in ((order.bk1offst, order.bk1size), (order.bk2offst, order.bk2size)):
+            middle = centre + float(offset)
+            boxes.append(Box(name, BACKGROUND, 2 * (middle - float(size) / 2),
+                             2 * (middle + float(size) / 2), scale))
+        wavelength = np.asarray(order.wavelength, np.float64)
+        spectra[name] = Spectrum1D(name, wavelength, np.asarray(order.flux, np.float64),
+                                   np.asarray(order.net, np.float64),
+                                   np.ones(wavelength.shape, bool))
+    return boxes, spectra
+
+
+def _partner(path: Path) -> Path | None:
+    """The other segment's corrtag of a COS FUV ``_a`` / ``_b`` file, when it exists."""
+    name = path.name
+    for mine, other in (("_a.fits", "_b.fits"), ("_b.fits", "_a.fits")):
+        for suffix in ("", ".gz"):
+            if name.endswith(mine + suffix):
+                candidate = path.with_name(name[: -len(mine + suffix)] + other + suffix)
+                return candidate if candidate.exists() else None
+    return None
+
+
+# ----------------------------------------------------------------------------- extraction
+def _reference_response(headers: list[_Header], groups: list[str],
+                        reference_dir: str | Path | None, t_obs: float) -> Response | None:
+    """FLUXTAB(+TDSTAB) response of a COS dataset, or None when the files are not found."""
+    first = headers[0]
+    fluxtab = resolve_reference(first.get("FLUXTAB"), reference_dir)
+    if fluxtab is None:
+        return None
+    wants_tds = str(first.get("TDSCORR", "OMIT")).upper() in ("PERFORM", "COMPLETE")
+    tdstab = resolve_reference(first.get("TDSTAB"), reference_dir) if wants_tds else None
+    if wants_tds and tdstab is None:
+        logger.info("%s: FLUXTAB found but not TDSTAB", first.table.path.name)
+    selection: dict[str, str | int] = {"OPT_ELEM": str(first.require("OPT_ELEM")),
+                                       "CENWAVE": int(first.require("CENWAVE")),
+                                       "APERTURE": str(first.require("APERTURE"))}
+    if first.get("FPOFFSET") is not None:
+        selection["FPOFFSET"] = int(first.get("FPOFFSET"))
+    segments = {group: {**selection, "SEGMENT": group} for group in groups}
+    try:
+        response = response_from_reference(fluxtab, tdstab, segments, t_obs)
+    except HstlcError as error:
+        logger.warning("reference flux calibration unusable: %s", error)
+        return None
+    return response if tdstab is not None or not wants_tds else Response(
+        "FLUXTAB", response.wavelength, response.factor, response.files)
+
+
+def _npix(spectra: dict[str, Spectrum1D] | None, sums: BoxSums, group: str,
+          selection: Selection, x_scale: float) -> int:
+    """Pixel columns of the band covered by a group's source events (see module doc)."""
+    if group not in sums.wave_range:
+        return 0
+    if spectra and group in spectra:
+        spectrum = spectra[group]
+        lo, hi = sums.wave_range[group]
+        wave = spectrum.wavelength
+        ok = spectrum.good & (wave > selection.wlim[0]) & (wave < selection.wlim[1])
+        ok &= (wave >= lo) & (wave <= hi)
+        for a, b in selection.airglow:
+            ok &= (wave < a) | (wave > b)
+        return int(np.count_nonzero(ok))
+    x0, x1 = sums.x_range[group]
+    return int(round(x1 * x_scale) - round(x0 * x_scale) + 1)
+
+
+def extract_lightcurve(
+    events: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    x1d: str | os.PathLike[str] | None = "auto",
+    *,
+    step: float = 2.0,
+    wlim: tuple[float, float] | None = None,
+    xlim: tuple[float, float] | None = None,
+    airglow: Sequence[tuple[float, float]] = AIRGLOW_WINDOWS,
+    sdqflags: int | None = None,
+    origin: float | None = None,
+    calibration: str = "auto",
+    reference_dir: str | os.PathLike[str] | None = None,
+    find_partner: bool = True,
+    checksums: bool = True,
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+    threads: int | None = None,
+) -> Lightcurve:
+    """Extract the calibrated lightcurve of one COS or STIS TIME-TAG exposure.
+
+    Parameters
+    ----------
+    events : path or sequence of paths
+        A COS ``corrtag`` (FUV: the ``_a`` or ``_b`` file; its partner is added when it
+        exists and ``find_partner``), a STIS ``corrtag`` (see :func:`hstlc.stis.tag_to_corrtag`),
+        or an explicit list of the exposure's corrtag files.
+    x1d : path, None or "auto"
+        The exposure's x1d ("auto": ``<rootname>_x1d.fits`` beside the events, if any).
+        Needed for STIS (the boxes come from it); for COS it gives the X1D calibration.
+    step : float
+        Bin width in seconds.
+    wlim : (float, float), optional
+        Wavelength band (exclusive); default COS FUV 915-1800 A, NUV 915-3200 A, STIS the
+        x1d range.
+    xlim : (float, float), optional
+        XCORR range ``[xmin, xmax)``; default the whole detector.
+    airglow : sequence of (float, float)
+        Wavelength windows excluded (inclusive); ``()`` keeps airglow.
+    sdqflags : int, optional
+        Bad-event DQ bits; default the file's SDQFLAGS (0 for STIS without it).
+    origin : float, optional
+        Start of the first bin (s since EXPSTART); default the first GTI start.
+    calibration : str
+        ``auto`` (FLUXTAB+TDSTAB, else X1D, else NONE) or one of those to force it.
+    reference_dir : path, optional
+        Folder of reference files (``lref$``/``oref$`` names); ``$lref``/``$oref`` are
+        also searched.
+    find_partner : bool
+        Add the other FUV segment's file automatically.
+    checksums : bool
+        Record the sha256 of every input in the metadata (costs a read of each file).
+    block_rows, threads : int
+        Streaming block size; blocks processed at once (default ``min(2, cpu_count)``).
+
+    Returns
+    -------
+    Lightcurve
+        Columns ``times, mjd, bins, gross, counts, net, flux, flux_error, background,
+        error, dataset`` (dataset = 1) and provenance in ``meta``.
+    """
+    paths = [Path(events)] if isinstance(events, (str, os.PathLike)) else [Path(p) for p in events]
+    if find_partner and len(paths) == 1 and (other := _partner(paths[0])) is not None:
+        paths = sorted([paths[0], other])
+    tables = [open_event_table(path) for path in paths]
+    headers = [_Header(table) for table in tables]
+    first = headers[0]
+    instrument = str(first.require("INSTRUME")).upper()
+    detector = str(first.require("DETECTOR")).upper()
+    rootname = str(first.get("ROOTNAME") or paths[0].name[:9]).lower()
+    if x1d == "auto":
+        candidate = paths[0].with_name(f"{rootname}_x1d.fits")
+        x1d_path = candidate if candidate.exists() else None
+    else:
+        x1d_path = None if x1d is None else Path(x1d)
+
+    spectra: dict[str, Spectrum1D] | None = None
+    per_file_boxes: list[list[Box]] = []
+    x_scale, column_wavelength = 1.0, None
+    if instrument == "COS":
+        kind = f"COS/{detector}"
+        default_wlim = COS_FUV_WLIM if detector == "FUV" else COS_NUV_WLIM
+        for header in headers:
+            if detector == "FUV":
+                segment = str(header.require("SEGMENT")).upper()
+                names = [segment]
+            else:
+                optical = str(header.require("OPT_ELEM")).upper()
+                names = [f"NUV{x}" for x in ("AB" if optical == "G230L" else "ABC")]
+            per_file_boxes.append([box for group in names
+                                   for box in _cos_boxes(header, group[-1], group)])
+        if x1d_path is not None:
+            spectra = read_cos_x1d(x1d_path)
+    elif instrument == "STIS":
+        kind = "STIS"
+        if x1d_path is None:
+            raise MissingKeywordError(f"{paths[0].name}: STIS extraction needs the x1d (its "
+                                      "A2CENTER/EXTRSIZE/BK* define the boxes)",
+                                      filename=paths[0].name)
+        if "WAVELENGTH" not in {c.upper() for c in tables[0].columns} and "AXIS1" in {
+                c.upper() for c in tables[0].columns}:
+            raise UnsupportedProductError(f"{paths[0].name}: a STIS _tag; convert it with "
+                                          "hstlc.stis.tag_to_corrtag first",
+                                          filename=paths[0].name)
+        boxes, spectra = _stis_orders(x1d_path)
+        per_file_boxes = [boxes]
+        x_scale = 0.5
+        column_wavelength = {name: s.wavelength for name, s in spectra.items()}
+        every = np.concatenate([s.wavelength for s in spectra.values()])
+        default_wlim = (float(np.nextafter(np.nanmin(every), -np.inf)),
+                        float(np.nextafter(np.nanmax(every), np.inf)))  # x1d range, inclusive
+    else:
+        raise UnsupportedProductError(f"{paths[0].name}: INSTRUME = {instrument!r}, not COS "
+                                      "or STIS", filename=paths[0].name)
+
+    expstart = float(first.require("EXPSTART"))
+    exptime = float(first.require("EXPTIME"))
+    expend = float(first.get("EXPEND", expstart + exptime / SECONDS_PER_DAY))
+    gti = None
+    for table in tables:
+        own = read_gti(table.path)
+        if own is None or len(own) == 0:
+            logger.info("%s: no GTI extension; using [0, EXPTIME]", table.path.name)
+            own = np.array([[0.0, exptime]])
+        gti = own if gti is None else _intersect(gti, own)
+    assert gti is not None
+    if len(gti) == 0:
+        raise UnsupportedProductError(f"{paths[0].name}: the segments' GTIs do not overlap",
+                                      filename=paths[0].name)
+    origin, nbins = time_grid(gti, step, origin)
+    gti = gti[gti[:, 1] > origin]
+    gti[:, 0] = np.maximum(gti[:, 0], origin)
+    gti = validate_gti(gti, paths[0].name) if len(gti) else np.array([[origin, origin + step]])
+    wlim = tuple(map(float, wlim)) if wlim is not None else default_wlim  # type: ignore[assignment]
+    xlim = tuple(map(float, xlim)) if xlim is not None else XLIM.get(kind, XLIM["STIS"])  # type: ignore[assignment]
+    assert wlim is not None and xlim is not None
+
+    all_groups = list(dict.fromkeys(b.group for boxes in per_file_boxes for b in boxes))
+    reference = (_reference_response(headers, all_groups, reference_dir,
+                                     0.5 * (expstart + expend))
+                 if instrument == "COS" and calibration != FLUXCAL_NONE else None)
+    response = choose_response(calibration, reference=reference, spectra=spectra,
+                               x1d_name=x1d_path.name if x1d_path else "")
+    threads = threads if threads is not None else min(2, os.cpu_count() or 1)
+
+    box_rows, sums_rows, npix = [], [], 0
+    selections = []
+    for table, header, boxes in zip(tables, headers, per_file_boxes, strict=True):
+        flags = int(sdqflags) if sdqflags is not None else int(header.get("SDQFLAGS", 0))
+        selection = Selection(flags, xlim, wlim, tuple(map(tuple, airglow)), gti, origin, step,
+                              nbins)
+        groups = list(dict.fromkeys(box.group for box in boxes))
+        conversion = response.indexed(groups) if response.calibrated else None
+        sums = accumulate_boxes(table, boxes, selection, conversion=conversion,
+                                column_wavelength=column_wavelength, x_scale=x_scale,
+                                block_rows=block_rows, threads=threads,
+                                want_x_range=not spectra)
+        npix += sum(_npix(spectra, sums, g, selection, x_scale) for g in groups)
+        box_rows.extend(boxes)
+        sums_rows.append(sums)
+        selections.append(selection)
+
+    return _assemble(
+        tables, headers, box_rows, sums_rows, selections, response, npix, gti,
+        x1d_path=x1d_path, checksums=checksums, expstart=expstart, expend=expend,
+        exptime=exptime, instrument=instrument, detector=detector, rootname=rootname)
+
+
+def _assemble(tables: list[EventTable], headers: list[_Header], boxes: list[Box],
+              sums: list[BoxSums], selections: list[Selection], response: Response, npix: int,
+              gti: np.ndarray, *, x1d_path: Path | None, checksums: bool, **info: Any
+              ) -> Lightcurve:
+    """Combine box sums into the lightcurve columns and its provenance."""
+    selection = selections[0]
+    gross = np.concatenate([s.gross for s in sums])
+    variance = np.concatenate([s.variance for s in sums])
+    flux_sum = np.concatenate([s.flux for s in sums])
+    is_source = np.array([b.role == SOURCE for b in boxes])
+    scale = np.array([b.scale for b in boxes])[:, None]
+    exposure = gti_exposure(gti, selection.origin, selection.step, selection.nbins)
+    keep = exposure > 0
+    src, bkg = is_source, ~is_source
+    gross_col = gross[src].sum(axis=0)
+    background = (scale[bkg] * gross[bkg]).sum(axis=0)
+    var = variance[src].sum(axis=0) + (scale[bkg] ** 2 * variance[bkg]).sum(axis=0)
+    if response.calibrated and npix > 0:
+        net_flux = flux_sum[src].sum(axis=0) - (scale[bkg] * flux_sum[bkg]).sum(axis=0)
+        flux = np.divide(net_flux, exposure * npix, out=np.full(exposure.shape, np.nan),
+                         where=keep)
+    else:
+        flux = np.full(exposure.shape, np.nan)
+    times = selection.origin + selection.step * np.arange(selection.nbins)
+    expstart = info["expstart"]
+    columns = derive_columns(gross_col[keep], background[keep], exposure[keep], flux[keep],
+                             var[keep])
+    dropped = int(np.count_nonzero(~keep))
+    if dropped:
+        logger.info("%s: %d of %d bins have no exposure inside the GTIs and are dropped",
+                    tables[0].path.name, dropped, keep.size)
+    first = headers[0]
+    inputs = [t.path for t in tables] + ([x1d_path] if x1d_path else [])
+    meta: dict[str, Any] = {
+        "instrument": info["instrument"], "detector": info["detector"],
+        "rootname": info["rootname"], "targname": str(first.get("TARGNAME", "")),
+        "opt_elem": str(first.get("OPT_ELEM", "")), "cenwave": first.get("CENWAVE"),
+        "aperture": str(first.get("APERTURE", "")), "telescop": str(first.get("TELESCOP", "HST")),
+        "proposid": first.get("PROPOSID"), "ra_targ": first.get("RA_TARG"),
+        "dec_targ": first.get("DEC_TARG"), "equinox": first.get("EQUINOX"),
+        "expstart": expstart, "expend": info["expend"], "exptime": info["exptime"],
+        "step": selection.step, "origin": selection.origin, "timeref": TIMEREF,
+        "wmin": selection.wlim[0], "wmax": selection.wlim[1],
+        "xmin": selection.xlim[0], "xmax": selection.xlim[1],
+        "airglow": [list(w) for w in selection.airglow],
+        "sdqflags": [s.sdqflags for s in selections], "gti": gti.tolist(),
+        "boxes": [{"group": b.group, "role": b.role, "y0": b.y0, "y1": b.y1, "scale": b.scale,
+                   "gross": float(g.sum())} for b, g in zip(boxes, gross, strict=True)],
+        "npix": npix, "fluxcal": response.source, "fluxcal_files": list(response.files),
+        "dropped_bins": dropped, "input_files": [p.name for p in inputs],
+        "input_sha256": {p.name: _sha256(p) for p in inputs} if checksums else {},
+    }
+    return Lightcurve(times=times[keep], mjd=expstart + times[keep] / SECONDS_PER_DAY,
+                      dataset=np.ones(int(np.count_nonzero(keep)), np.int16), meta=meta,
+                      **columns)
+
+
+def _sha256(path: Path) -> str:
+    from hstlc.fs import sha256_file
+
+    return sha256_file(path)

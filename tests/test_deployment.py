@@ -1,0 +1,110 @@
+"""A real Prefect server, `hstlc serve`, and a triggered ad-hoc target deployment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from builders import build_cos_nuv
+from hstlc.db.engine import create_catalogue_engine, session_scope
+from hstlc.db.models import Metadata, Outputs
+from pgcluster import free_port
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def wait_for(predicate, timeout: float, what: str, logs: list[Path]):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(1)
+    tails = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in logs if p.exists())
+    raise AssertionError(f"timed out waiting for {what}\n{tails}")
+
+
+def get(url: str):
+    try:
+        response = httpx.get(url, timeout=5)
+        return response if response.status_code == 200 else None
+    except httpx.HTTPError:
+        return None
+
+
+def test_served_adhoc_target_deployment_runs(tmp_path):
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HSTLC_", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", HSTLC_HOME_DIR=str(home), MPLBACKEND="Agg")
+    server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
+    logs = [server_log, serve_log]
+    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
+                    str(port)], env, server_log)
+    serve = None
+    try:
+        wait_for(lambda: get(f"{api}/health"), 120, "the Prefect server", logs)
+        env["PREFECT_API_URL"] = api
+        build_cos_nuv(home / "ingest", rootname="lb1c02nuq", seed=5, exptime=200.0,
+                      targname="DEPLOY-STAR")
+        first = subprocess.run([str(BIN / "hstlc"), "run"], env=env, capture_output=True,
+                               text=True, timeout=300)
+        assert first.returncode == 0, first.stdout + first.stderr
+        curve = home / "outputs" / "DEPLOY-STAR" / "lb1c02nuq_curve.fits"
+        first_mtime = curve.stat().st_mtime_ns
+
+        serve = start([str(BIN / "hstlc"), "serve"], env, serve_log)
+        deployment = wait_for(
+            lambda: get(f"{api}/deployments/name/reprocess-target/adhoc"), 120,
+            "the served deployment", logs).json()
+        assert get(f"{api}/deployments/name/hstlc_pipeline/nightly") is not None
+        response = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run",
+                              json={"parameters": {"target": "DEPLOY-STAR"}}, timeout=10)
+        response.raise_for_status()
+        run_id = response.json()["id"]
+
+        def finished():
+            run = get(f"{api}/flow_runs/{run_id}")
+            state = run.json()["state"]["type"] if run is not None else None
+            return state if state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} else None
+
+        assert wait_for(finished, 180, "the ad-hoc flow run", logs) == "COMPLETED"
+    finally:
+        if serve is not None:
+            stop(serve)
+        stop(server)
+    assert curve.stat().st_mtime_ns > first_mtime  # re-extracted by the deployment
+    engine = create_catalogue_engine(f"sqlite:///{home / 'hstlc.db'}")
+    with session_scope(engine) as session:
+        names = set(session.scalars(select(Metadata.filename)))
+        outputs = session.execute(select(Outputs.individual_filename, Outputs.composite_filename)).all()
+    engine.dispose()
+    assert names == {"lb1c02nuq_corrtag.fits", "lb1c02nuq_x1d.fits"}
+    assert outputs == [("lb1c02nuq_curve.fits", "hlsp_hstlc_hst_cos-nuv_deploystar_g185m_1882_psa_v1_sci.fits")]

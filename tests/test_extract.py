@@ -1,0 +1,266 @@
+"""Lightcurve extraction on synthetic files with injected signals (physics checks)."""
+
+from __future__ import annotations
+
+import builders as b
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from hstlc.errors import MissingKeywordError
+from hstlc.extract import AIRGLOW_WINDOWS, COS_FUV_WLIM, extract_lightcurve, gti_exposure
+
+BAD_DQ = 0.01  # the builders' default fraction of events with a bit in SDQFLAGS
+
+
+def _survival(segment: b.SegmentTruth, source: bool = True) -> float:
+    """Expected fraction of a segment's source (or background) events that are selected."""
+    fraction = (segment.source_fraction if source else segment.background_fraction)(
+        *COS_FUV_WLIM, AIRGLOW_WINDOWS)
+    return fraction * (1.0 - BAD_DQ)
+
+
+def _background_estimate(lc) -> tuple[float, float]:
+    """Scaled background and its Poisson sigma from the per-box sums in the metadata."""
+    boxes = [x for x in lc.meta["boxes"] if x["role"] == "background"]
+    value = sum(x["scale"] * x["gross"] for x in boxes)
+    sigma = np.sqrt(sum(x["scale"] ** 2 * x["gross"] for x in boxes))
+    return value, sigma
+
+
+@pytest.fixture(scope="module")
+def flare_pair(tmp_path_factory):
+    return b.build_cos_fuv_pair(tmp_path_factory.mktemp("flare"), seed=11, exptime=2000.0,
+                                source_rate=15.0, background_rate=0.4,
+                                flare=b.Flare(1000.0, 100.0, 3000))
+
+
+@pytest.fixture(scope="module")
+def flare_lc(flare_pair):
+    return extract_lightcurve(flare_pair["corrtag_a"])
+
+
+@pytest.fixture(scope="module")
+def constant_pair(tmp_path_factory):
+    return b.build_cos_fuv_pair(tmp_path_factory.mktemp("constant"), seed=12, exptime=2400.0,
+                                source_rate=20.0, background_rate=0.3, epsilon_scatter=0.25)
+
+
+def test_both_segments_and_x1d_are_used(flare_pair, flare_lc):
+    assert flare_lc.meta["input_files"] == [flare_pair["corrtag_a"].name,
+                                            flare_pair["corrtag_b"].name,
+                                            flare_pair["x1d"].name]
+    assert {x["group"] for x in flare_lc.meta["boxes"]} == {"FUVA", "FUVB"}
+    assert flare_lc.meta["fluxcal"] == "X1D"
+    assert len(flare_lc) == 1000 and np.all(flare_lc.bins == 2.0)
+    assert np.all(flare_lc.dataset == 1)
+
+
+def test_flare_counts_match_injection_within_3_sigma(flare_pair, flare_lc):
+    truth = flare_pair["truth"]
+    inside = (flare_lc.times >= 1000.0) & (flare_lc.times < 1100.0)
+    quiet = (flare_lc.times < 900.0) | (flare_lc.times >= 1200.0)
+    baseline = flare_lc.gross[quiet].mean()
+    excess = flare_lc.gross[inside].sum() - baseline * inside.sum()
+    expected = sum(s.n_flare * _survival(s) for s in truth.segments.values())
+    sigma = np.sqrt(flare_lc.gross[inside].sum()
+                    + inside.sum() ** 2 * flare_lc.gross[quiet].var() / quiet.sum())
+    assert truth.n_flare == 3000
+    assert abs(excess - expected) < 3 * sigma, (excess, expected, sigma)
+
+
+def test_background_matches_injection_within_3_sigma(flare_pair, flare_lc):
+    truth = flare_pair["truth"]
+    expected = sum(s.background_rate * s.source_box.height * truth.live_time
+                   * _survival(s, source=False) for s in truth.segments.values())
+    value, sigma = _background_estimate(flare_lc)
+    assert flare_lc.background.sum() == pytest.approx(value)
+    assert abs(value - expected) < 3 * sigma, (value, expected, sigma)
+
+
+def test_background_is_scaled_by_source_over_background_height(flare_lc):
+    for box in flare_lc.meta["boxes"]:
+        if box["role"] == "background":
+            assert box["scale"] == pytest.approx(39 / (35 + 35))
+        assert box["y1"] - box["y0"] in (39, 35)  # LOC -/+ HGT/2, not HGT//2
+
+
+def test_constant_source_has_reduced_chi2_near_one(constant_pair):
+    lc = extract_lightcurve(constant_pair["corrtag_a"])
+    assert len(lc) >= 1000
+    chi2 = np.sum((lc.counts - lc.counts.mean()) ** 2 / lc.error**2) / (len(lc) - 1)
+    assert 0.8 <= chi2 <= 1.2, chi2
+
+
+def test_flat_spectrum_flux_comes_back_within_5_percent(constant_pair):
+    lc = extract_lightcurve(constant_pair["corrtag_a"])
+    flat = constant_pair["truth"].flat_flux
+    assert lc.meta["fluxcal"] == "X1D"
+    assert np.mean(lc.flux) == pytest.approx(flat, rel=0.05)
+    # errors: flux_error / flux == error / counts bin by bin
+    np.testing.assert_allclose(lc.flux_error, lc.error * np.abs(lc.flux / lc.counts))
+
+
+def test_derived_columns(flare_lc):
+    lc = flare_lc
+    np.testing.assert_allclose(lc.counts, lc.gross - lc.background)
+    np.testing.assert_allclose(lc.net, lc.counts / lc.bins)
+    assert np.all(lc.error >= 0)
+    assert np.all(lc.mjd == lc.meta["expstart"] + lc.times / 86400.0)
+    assert lc.meta["timeref"] == "START" and lc.times[0] == 0.0
+
+
+def test_gti_gaps_drop_events_and_bins(tmp_path):
+    gti = [[0.0, 501.0], [700.5, 1000.0]]
+    pair = b.build_cos_fuv_pair(tmp_path, seed=5, exptime=1000.0, gti=gti)
+    lc = extract_lightcurve(pair["corrtag_a"], step=2.0)
+    assert lc.bins.sum() == pytest.approx(501.0 + 299.5)
+    assert not np.any((lc.times >= 502.0) & (lc.times < 700.0)), "bins without exposure"
+    partial = {float(t): float(e) for t, e in zip(lc.times, lc.bins, strict=True) if e < 2.0}
+    assert partial == {500.0: 1.0, 700.0: 1.5}
+    np.testing.assert_allclose(gti_exposure(np.array(gti), 0.0, 2.0, 500)[[250, 350]],
+                               [1.0, 1.5])
+    assert lc.meta["dropped_bins"] == 99
+
+
+def test_events_outside_the_gti_are_not_counted(tmp_path):
+    pair = b.build_cos_fuv_pair(tmp_path, seed=6, exptime=1000.0)
+    for key in ("corrtag_a", "corrtag_b"):
+        with fits.open(pair[key], mode="update") as hdul:
+            hdul["GTI"].data["STOP"][0] = 600.0
+    lc = extract_lightcurve(pair["corrtag_a"])
+    assert lc.times.max() == 598.0 and lc.bins.sum() == 600.0
+    full = extract_lightcurve(pair["corrtag_a"], origin=0.0)
+    assert full.gross.sum() == lc.gross.sum()
+
+
+def test_missing_b_segment(tmp_path):
+    pair = b.build_cos_fuv_pair(tmp_path, seed=7, segments=("A",))
+    lc = extract_lightcurve(pair["corrtag_a"])
+    assert lc.meta["input_files"] == [pair["corrtag_a"].name, pair["x1d"].name]
+    assert {x["group"] for x in lc.meta["boxes"]} == {"FUVA"}
+    assert np.mean(lc.flux) == pytest.approx(pair["truth"].flat_flux, rel=0.1)
+
+
+def test_parameters_step_airglow_wlim_sdqflags(flare_pair, flare_lc):
+    path = flare_pair["corrtag_a"]
+    coarse = extract_lightcurve(path, step=5.0, checksums=False)
+    assert np.all(coarse.bins == 5.0) and coarse.gross.sum() == pytest.approx(flare_lc.gross.sum())
+    with_airglow = extract_lightcurve(path, airglow=(), checksums=False)
+    assert with_airglow.gross.sum() > flare_lc.gross.sum()
+    narrow = extract_lightcurve(path, wlim=(1300.0, 1400.0), checksums=False)
+    assert narrow.gross.sum() < flare_lc.gross.sum() and narrow.meta["wmin"] == 1300.0
+    all_dq = extract_lightcurve(path, sdqflags=0, checksums=False)
+    assert all_dq.gross.sum() == pytest.approx(flare_lc.gross.sum() / (1 - BAD_DQ), rel=0.01)
+    no_flux = extract_lightcurve(path, x1d=None, checksums=False)
+    assert no_flux.meta["fluxcal"] == "NONE" and np.all(np.isnan(no_flux.flux))
+    assert np.all(np.isnan(no_flux.flux_error))
+    np.testing.assert_array_equal(no_flux.gross, flare_lc.gross)
+
+
+def test_blocks_and_threads_do_not_change_the_result(flare_pair, flare_lc):
+    other = extract_lightcurve(flare_pair["corrtag_a"], block_rows=4099, threads=2,
+                               checksums=False)
+    for name in ("gross", "background", "error"):
+        np.testing.assert_allclose(getattr(other, name), getattr(flare_lc, name), rtol=1e-12)
+    np.testing.assert_allclose(other.flux, flare_lc.flux, rtol=1e-9)
+
+
+def test_checksums_recorded(flare_pair, flare_lc):
+    import hashlib
+
+    digest = hashlib.sha256(flare_pair["x1d"].read_bytes()).hexdigest()
+    assert flare_lc.meta["input_sha256"][flare_pair["x1d"].name] == digest
+
+
+def test_nuv_stripes_and_shared_background(tmp_path):
+    nuv = b.build_cos_nuv(tmp_path, seed=8, exptime=1500.0, source_rate=10.0,
+                          background_rate=0.05)
+    lc = extract_lightcurve(nuv["corrtag"])
+    truth = nuv["truth"]
+    groups = {x["group"] for x in lc.meta["boxes"]}
+    assert groups == {"NUVA", "NUVB", "NUVC"}
+    # the three stripes share their background rows: each scales the same events
+    expected = sum(s.background_rate * s.source_box.height * truth.live_time
+                   * s.background_fraction(915.0, 3200.0) * (1 - BAD_DQ)
+                   for s in truth.segments.values())
+    value, sigma = _background_estimate(lc)
+    assert abs(value - expected) < 3 * sigma * np.sqrt(3), (value, expected)
+    assert np.mean(lc.flux) == pytest.approx(truth.flat_flux, rel=0.05)
+
+
+def test_nuv_g230l_has_two_stripes(tmp_path):
+    nuv = b.build_cos_nuv(tmp_path, seed=9, opt_elem="G230L", cenwave=2950, exptime=500.0)
+    lc = extract_lightcurve(nuv["corrtag"], checksums=False)
+    assert {x["group"] for x in lc.meta["boxes"]} == {"NUVA", "NUVB"}
+
+
+def test_missing_box_keyword_names_file_and_keyword(tmp_path):
+    pair = b.build_cos_fuv_pair(tmp_path, seed=10, segments=("A",), SP_LOC_A=None)
+    with pytest.raises(MissingKeywordError, match="lb1c01abq_corrtag_a.fits: ext 1 has no SP_LOC_A"):
+        extract_lightcurve(pair["corrtag_a"])
+
+
+# ----------------------------------------------------------------------------- STIS
+@pytest.fixture(scope="module")
+def stis(tmp_path_factory):
+    from hstlc.stis import tag_to_corrtag
+
+    folder = tmp_path_factory.mktemp("stis")
+    out = {}
+    for mode, root in (("first_order", "oc5r01abq"), ("echelle", "oc5r02abq")):
+        built = b.build_stis_tag(folder, rootname=root, mode=mode, seed=41, exptime=1500.0,
+                                 source_rate=20.0, background_rate=0.3, shifta2=1.7)
+        corrtag = tag_to_corrtag(built["tag"], built["x1d"])
+        out[mode] = (built, corrtag, extract_lightcurve(corrtag, built["x1d"]))
+    return out
+
+
+def _in_band(wave: np.ndarray, lc) -> np.ndarray:
+    ok = (wave > lc.meta["wmin"]) & (wave < lc.meta["wmax"])
+    for lo, hi in lc.meta["airglow"]:
+        ok &= (wave < lo) | (wave > hi)
+    return ok
+
+
+@pytest.mark.parametrize("mode", ["first_order", "echelle"])
+def test_stis_background_and_flux(stis, mode):
+    built, _, lc = stis[mode]
+    truth = built["truth"]
+    assert lc.meta["instrument"] == "STIS" and lc.meta["fluxcal"] == "X1D"
+    expected = sum(truth.background_rate * o.extrsize * truth.live_time
+                   * np.mean(_in_band(o.wavelength, lc)) for o in truth.orders.values())
+    value, sigma = _background_estimate(lc)
+    assert abs(value - expected) < 3 * sigma, (value, expected, sigma)
+    assert np.mean(lc.flux) == pytest.approx(truth.flat_flux, rel=0.05)
+
+
+def test_stis_boxes_come_from_the_x1d(stis):
+    built, _, lc = stis["first_order"]
+    order = built["truth"].orders[1]
+    source = next(x for x in lc.meta["boxes"] if x["role"] == "source")
+    centre = 2 * (order.a2center + 1.7)  # high-res rows; SHIFTA2 = 1.7
+    assert source["y0"] == pytest.approx(centre - order.extrsize, abs=1e-4)
+    assert source["y1"] == pytest.approx(centre + order.extrsize, abs=1e-4)
+    assert source["y1"] - source["y0"] < 2048  # not the whole detector
+
+
+def test_stis_events_land_in_their_echelle_order(stis):
+    built, corrtag, lc = stis["echelle"]
+    truth = built["truth"]
+    with fits.open(corrtag) as hdul:
+        y = np.asarray(hdul[1].data["YCORR"], np.float64)
+    sources = {x["group"]: x for x in lc.meta["boxes"] if x["role"] == "source"}
+    assert set(sources) == {str(k) for k in truth.orders}
+    for sporder, order in truth.orders.items():
+        box = sources[str(sporder)]
+        background = (truth.component == b.BACKGROUND) & (y >= box["y0"]) & (y < box["y1"])
+        expected = np.count_nonzero(truth.event_order == sporder) + np.count_nonzero(background)
+        assert box["gross"] == expected, sporder
+        assert order.n_source + order.n_flare == np.count_nonzero(truth.event_order == sporder)
+
+
+def test_stis_needs_its_x1d(stis):
+    _, corrtag, _ = stis["first_order"]
+    with pytest.raises(MissingKeywordError, match="needs the x1d"):
+        extract_lightcurve(corrtag, x1d=None)
