@@ -9,9 +9,10 @@ from prefect import flow, unmapped
 from hstlc.config import load_settings
 from hstlc.pipeline import PipelineConfig
 from tasks import composite as c
+from tasks.progress import run_name
 
 
-@flow(name="composite")
+@flow(name="composite", flow_run_name=run_name("composite"))
 def composite(keys: list[list[str]] | None = None, all_keys: bool = False) -> dict[str, Any]:
     """Rebuild composites for ``keys`` (group keys), or for every group with ``all_keys``."""
     config = PipelineConfig.from_settings(load_settings())

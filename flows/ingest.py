@@ -9,7 +9,7 @@ from prefect import flow, unmapped
 from hstlc.config import Settings, load_settings
 from hstlc.pipeline import DatasetState, PipelineConfig
 from tasks import ingest as t
-from tasks.progress import Progress, final_state, summarize, track
+from tasks.progress import Progress, final_state, run_name, summarize, track
 
 
 def batch_size_for(count: int, settings: Settings, batch_size: int | None) -> int:
@@ -57,7 +57,7 @@ def run_plan(plan: Any, settings: Settings, batch_size: int | None) -> dict[str,
     return summary
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", flow_run_name=run_name("ingest"))
 def ingest(force: bool = False, batch_size: int | None = None) -> Any:
     """Ingest every dataset waiting in ``ingest/``.
 

@@ -11,11 +11,11 @@ from flows.ingest import ingest, run_plan
 from hstlc.config import load_settings
 from hstlc.pipeline import PipelineConfig
 from tasks import ingest as t
-from tasks.progress import final_state
+from tasks.progress import final_state, run_name
 from tasks.runner import task_runner_for
 
 
-@flow(name="hstlc_pipeline")
+@flow(name="hstlc_pipeline", flow_run_name=run_name("hstlc-pipeline"))
 def hstlc_pipeline(
     force: bool = False, batch_size: int | None = None, all_composites: bool = False
 ) -> Any:

@@ -113,6 +113,16 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
     }
 
 
+def run_name(prefix: str) -> Any:
+    """A flow-run namer: ``<prefix>-<UTC time>`` (readable in the UI, sortable)."""
+    import datetime as dt
+
+    def name() -> str:
+        return f"{prefix}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
+
+    return name
+
+
 def final_state(summary: dict[str, Any]) -> Any:
     """The flow's result: the summary, as a Failed state when a dataset or group failed.
 

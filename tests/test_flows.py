@@ -105,6 +105,52 @@ def test_rerun_skips_a_duplicate_and_reprocesses_a_changed_file(settings, real_d
     assert second["ingested"] == [] and second["skipped"] == ["ld9m10ujq"]
 
 
+def test_changed_file_is_processed_again_and_force_re_extracts(settings):
+    from flows.ingest import ingest
+
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
+    assert ingest()["ingested"] == ["lb1c02nuq"]
+    before = catalogue(settings)[0]
+    curve = settings.outputs_dir / "TEST-STAR" / "lb1c02nuq_curve.fits"
+    first_curve = curve.stat().st_mtime_ns
+    # A new version of the same dataset (different content, same names).
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=2, exptime=200.0)
+    assert ingest()["ingested"] == ["lb1c02nuq"]
+    after = catalogue(settings)[0]
+    assert after["lb1c02nuq_corrtag.fits"][1] != before["lb1c02nuq_corrtag.fits"][1]
+    assert not list(settings.ingest_dir.iterdir())
+    assert ingest()["ingested"] == []  # nothing new
+    forced = ingest(force=True)
+    assert forced["ingested"] == ["lb1c02nuq"]
+    assert curve.stat().st_mtime_ns > first_curve
+    assert catalogue(settings)[0] == after
+
+
+def test_commands_exit_codes_and_summary(settings, capsys, monkeypatch):
+    from flows.commands import hstlc_pipeline_main
+    from hstlc.cli import main
+
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c03nuq", seed=2, exptime=200.0, expflag="INTERRUPTED")
+    assert main(["run"]) == 0  # a rejected file is not a failure
+    out = capsys.readouterr().out
+    assert "1 datasets ingested, 1 rejected, 0 failed" in out and "Bad EXPFLAG" in out
+    assert str(settings.outputs_dir) in out
+    assert hstlc_pipeline_main([]) == 0
+    assert "nothing new to do" in capsys.readouterr().out
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c04nuq", seed=4, exptime=200.0)
+    original = steps.lightcurve
+
+    def broken(state, config):
+        raise RuntimeError("disk on fire")
+
+    broken.__name__ = "lightcurve"
+    monkeypatch.setattr(steps, "lightcurve", broken)
+    assert main(["ingest", "--batch-size", "0"]) == 1
+    assert "FAILED   lb1c04nuq" in capsys.readouterr().out
+    monkeypatch.setattr(steps, "lightcurve", original)
+
+
 def count_calls(monkeypatch, name, error, times):
     original = getattr(steps, name)
     calls = []
