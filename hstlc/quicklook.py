@@ -18,8 +18,8 @@ def break_gaps(times: np.ndarray, values: np.ndarray, step: float) -> tuple[np.n
     Examples
     --------
     >>> t, v = break_gaps(np.array([0.0, 2.0, 10.0]), np.array([1.0, 2.0, 3.0]), 2.0)
-    >>> t.tolist()[:3], np.isnan(v).sum()
-    ([0.0, 2.0, 6.0], 1)
+    >>> t.tolist(), int(np.isnan(v).sum())
+    ([0.0, 2.0, 6.0, 10.0], 1)
     """
     times = np.asarray(times, dtype=float)
     values = np.asarray(values, dtype=float)
@@ -55,9 +55,17 @@ def plot_quicklook(curve: Path, png: Path) -> Path:
         axis.fill_between(times[valid], (values - errors)[valid], (values + errors)[valid],
                           step="post", alpha=0.25, color="tab:blue", lw=0)
         axis.set_ylabel(label)
+        if valid.any():  # a few huge error bars (near-zero counts) must not flatten the plot
+            low, high = np.nanpercentile(values[valid], [0.5, 99.5])
+            pad = float(np.nanmedian(errors[valid])) + 0.05 * (high - low)
+            if np.isfinite(low) and np.isfinite(high) and high + pad > low - pad:
+                axis.set_ylim(low - pad, high + pad)
     bottom.set_xlabel("time since EXPSTART (s)")
-    meta = table.meta
-    title = " ".join(str(meta.get(key, "")) for key in ("TARGNAME", "INSTRUME", "OPT_ELEM", "CENWAVE"))
+    from astropy.io import fits
+
+    meta = {**fits.getheader(curve, 0), **table.meta}
+    title = " ".join(str(meta.get(key, "")) for key in ("TARGNAME", "INSTRUME", "DETECTOR",
+                                                        "OPT_ELEM", "CENWAVE", "APERTURE"))
     figure.suptitle(f"{curve.name}  {title}".strip())
     with atomic_path(png) as temporary:
         figure.savefig(temporary, format="png", dpi=90)

@@ -1,0 +1,29 @@
+"""Quicklook PNGs: one per lightcurve, gaps left visible."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.image import imread
+
+from builders import build_cos_nuv
+from hstlc.extract import extract_lightcurve
+from hstlc.lcfile import write_lightcurve
+from hstlc.quicklook import break_gaps, plot_quicklook
+
+
+def test_break_gaps_inserts_one_nan_per_gap():
+    times = np.array([0, 2, 4, 100, 102, 300], dtype=float)
+    x, y = break_gaps(times, np.ones(6), 2.0)
+    assert np.isnan(y).sum() == 2
+    assert x.size == 8 and np.all(np.diff(x) > 0)
+
+
+def test_quicklook_of_a_lightcurve_with_a_gti_gap(tmp_path):
+    files = build_cos_nuv(tmp_path, rootname="lb1c02nuq", seed=1, exptime=400.0,
+                          gti=[(0.0, 150.0), (250.0, 500.0)])
+    curve = write_lightcurve(extract_lightcurve(files["corrtag"], x1d=files["x1d"]),
+                             tmp_path / "lb1c02nuq_curve.fits")
+    png = plot_quicklook(curve, curve.with_suffix(".png"))
+    image = imread(png)
+    assert image.shape[0] > 300 and image.shape[1] > 600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
