@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="show the effective settings")
     config_commands = config.add_subparsers(dest="action", required=True)
     show = config_commands.add_parser("show", help="print settings (secrets masked)")
-    show.set_defaults(handler=_config_show, command_name=None)
+    show.set_defaults(handler=_config_show, command_name="hstlc-config-show")
 
     db = commands.add_parser("db", help="catalogue database")
     db_commands = db.add_subparsers(dest="action", required=True)
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace, command_name: str | None = None) -> int:
 
         level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
         path = setup_command_logging(
-            name, settings.log_dir, level=level, stderr=getattr(args, "log_to_stderr", True)
+            name, settings.folder("log_dir"), level=level, stderr=getattr(args, "log_to_stderr", True)
         )
         logger.debug("log file %s", path)
     try:

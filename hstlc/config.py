@@ -24,8 +24,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
-    PydanticBaseSettingsSource,
     NoDecode,
+    PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
     YamlConfigSettingsSource,
@@ -130,7 +130,10 @@ class Settings(BaseSettings):
         None,
         description="Folder of HST reference files (lref/oref); none: calibrate from x1d files.",
     )
-    hlsp: HlspSettings = Field(default_factory=HlspSettings, description="HLSP keywords.")
+    hlsp: HlspSettings = Field(
+        default_factory=HlspSettings,  # type: ignore[arg-type]
+        description="HLSP keywords.",
+    )
 
     @field_validator("permission_mode", mode="before")
     @classmethod

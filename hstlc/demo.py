@@ -67,7 +67,7 @@ def write_synthetic(ingest: Path, *, seed: int = 2016) -> list[Path]:
 
 def prepare_demo(settings: Settings) -> list[Path]:
     """Fill ``ingest/`` with the demo set; return the files placed."""
-    ingest = Path(settings.ingest_dir)
+    ingest = settings.folder("ingest_dir")
     ingest.mkdir(parents=True, exist_ok=True)
     folder = real_data_dir()
     if folder is not None:

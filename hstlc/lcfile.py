@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +213,7 @@ def software_cards() -> list[tuple[str, Any, str]]:
     return [("LC_VER", hstlc.__version__, "hstlc version"),
             ("NP_VER", np.__version__, "numpy version"),
             ("AP_VER", astropy.__version__, "astropy version"),
-            ("GEN_DATE", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+            ("GEN_DATE", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
              "creation date (UTC)")]
 
 

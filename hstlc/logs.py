@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import platform
 import sys
+import time
 from pathlib import Path
 
 import astropy
@@ -50,7 +51,8 @@ def setup_command_logging(
         if getattr(handler, "_hstlc_command", False):
             logger.removeHandler(handler)
             handler.close()
-    for handler in (file_handler, stream_handler) if stderr else (file_handler,):
+    handlers: tuple[logging.Handler, ...] = (file_handler, stream_handler) if stderr else (file_handler,)
+    for handler in handlers:
         handler.setFormatter(formatter)
         handler._hstlc_command = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
@@ -60,5 +62,5 @@ def setup_command_logging(
     return path
 
 
-def _utc_converter(timestamp: float | None) -> object:
+def _utc_converter(timestamp: float | None) -> time.struct_time:
     return dt.datetime.fromtimestamp(timestamp or 0, dt.UTC).timetuple()

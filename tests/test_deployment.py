@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from builders import build_cos_nuv
+from pgcluster import free_port
 from sqlalchemy import select
 
-from builders import build_cos_nuv
 from hstlc.db.engine import create_catalogue_engine, session_scope
 from hstlc.db.models import Metadata, Outputs
-from pgcluster import free_port
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

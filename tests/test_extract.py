@@ -264,3 +264,89 @@ def test_stis_needs_its_x1d(stis):
     _, corrtag, _ = stis["first_order"]
     with pytest.raises(MissingKeywordError, match="needs the x1d"):
         extract_lightcurve(corrtag, x1d=None)
+
+
+# ----------------------------------------------------------------------------- the kernel
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from hstlc.calibrate import Response  # noqa: E402
+from hstlc.eventstream import (  # noqa: E402
+    BACKGROUND,
+    SOURCE,
+    Box,
+    Selection,
+    accumulate_boxes,
+    open_event_table,
+)
+
+EDGES = [10.0, 20.5, 20.25, 33.3, 47.0, 61.7, 75.0, 90.1]
+WAVE_EDGES = [915.0, 1208.0, 1225.0, 1298.0, 1312.0, 1350.5]
+
+
+def _events(draw, n: int) -> dict[str, np.ndarray]:
+    def column(low: float, high: float, specials: list[float]) -> np.ndarray:
+        values = draw(st.lists(st.one_of(st.floats(low, high, width=32),
+                                         st.sampled_from(specials)), min_size=n, max_size=n))
+        return np.array(values, np.float32)
+
+    return {"TIME": np.sort(column(0.0, 100.0, [0.0, 25.0, 50.0, 99.5])),
+            "XCORR": column(-5.0, 105.0, [0.0, 100.0]),
+            "YCORR": column(0.0, 100.0, EDGES),
+            "WAVELENGTH": column(900.0, 1400.0, WAVE_EDGES),
+            "EPSILON": column(0.5, 2.0, [1.0]),
+            "DQ": np.array(draw(st.lists(st.sampled_from([0, 1, 8, 16]), min_size=n,
+                                         max_size=n)), np.int16)}
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_selected_event_is_counted_once_per_box(tmp_path, data):
+    draw = data.draw
+    events = _events(draw, draw(st.integers(0, 200)))
+    boxes = []
+    for _ in range(draw(st.integers(1, 4))):
+        y0, y1 = sorted(draw(st.lists(st.sampled_from(EDGES), min_size=2, max_size=2,
+                                      unique=True)))
+        boxes.append(Box(draw(st.sampled_from(["A", "B"])),
+                         draw(st.sampled_from([SOURCE, BACKGROUND])), y0, y1,
+                         draw(st.floats(0.1, 2.0))))
+    gti = np.array(draw(st.sampled_from([[[0.0, 100.0]], [[0.0, 25.0], [50.0, 99.5]],
+                                         [[10.0, 30.0], [30.5, 40.0], [60.0, 80.0]]])))
+    step = draw(st.sampled_from([0.7, 1.0, 2.5]))
+    origin = float(gti[0, 0])
+    nbins = int(np.ceil((gti[-1, 1] - origin) / step))
+    selection = Selection(8, (0.0, 100.0), (915.0, 1400.0), AIRGLOW_WINDOWS, gti, origin, step,
+                          nbins)
+    path = tmp_path / f"events_{draw(st.integers(0, 10**9))}.fits"
+    fits.BinTableHDU.from_columns(
+        [fits.Column(name=k, format="I" if k == "DQ" else "E", array=v)
+         for k, v in events.items()], name="EVENTS").writeto(path)
+    groups = list(dict.fromkeys(box.group for box in boxes))
+    wave = np.linspace(900.0, 1400.0, 50)
+    response = Response("X1D", {g: wave for g in groups},
+                        {g: (1.0 + i) * 1e-12 * (1 + wave / 1e3) for i, g in enumerate(groups)})
+    lookup = response.indexed(groups)
+    sums = accumulate_boxes(open_event_table(path), boxes, selection, conversion=lookup,
+                            block_rows=draw(st.integers(1, 64)), threads=draw(st.sampled_from([1, 2])))
+
+    t, x, y, w = (events[k].astype(np.float64) for k in ("TIME", "XCORR", "YCORR", "WAVELENGTH"))
+    eps = events["EPSILON"].astype(np.float64)
+    good = (events["DQ"] & 8) == 0
+    good &= (x >= 0.0) & (x < 100.0) & (w > 915.0) & (w < 1400.0)
+    for lo, hi in AIRGLOW_WINDOWS:
+        good &= (w < lo) | (w > hi)
+    good &= np.any([(t >= a) & (t < z) for a, z in gti], axis=0)
+    edges = origin + step * np.arange(nbins + 1)
+    k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, nbins - 1)
+    for j, box in enumerate(boxes):
+        mine = good & (y >= box.y0) & (y < box.y1)
+        g = np.full(mine.sum(), groups.index(box.group))
+        factor = lookup(g, events["WAVELENGTH"][mine]) if mine.any() else np.zeros(0)
+        np.testing.assert_allclose(sums.gross[j], np.bincount(k[mine], eps[mine], nbins),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(sums.variance[j], np.bincount(k[mine], eps[mine] ** 2, nbins),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(sums.flux[j], np.bincount(k[mine], eps[mine] * factor, nbins),
+                                   rtol=1e-6, atol=1e-30)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from astropy.table import Table
+from builders import build_cos_nuv, build_stis_tag
 from sqlalchemy import select
 
-from builders import build_cos_nuv, build_stis_tag
 from hstlc import steps
 from hstlc.config import load_settings
 from hstlc.db.engine import create_catalogue_engine, session_scope

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from builders import build_cos_nuv
 from matplotlib.image import imread
 
-from builders import build_cos_nuv
 from hstlc.extract import extract_lightcurve
 from hstlc.lcfile import write_lightcurve
 from hstlc.quicklook import break_gaps, plot_quicklook

@@ -9,10 +9,10 @@ repeated runs never race between a check and an insert.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,8 +48,9 @@ def upsert(
     int
         The primary key of the inserted or updated row.
     """
-    table = model.__table__
+    table: Table = model.__table__  # type: ignore[assignment]
     dialect = session.get_bind().dialect.name
+    insert: Callable[[Table], Any]
     if dialect == "postgresql":
         insert = postgresql.insert
     elif dialect == "sqlite":
@@ -62,11 +63,11 @@ def upsert(
     columns = list(update_columns) if update_columns is not None else list(row)
     columns = [name for name in columns if name not in conflict_columns]
     statement = insert(table).values(**row)
-    statement = statement.on_conflict_do_update(
+    upsert_statement = statement.on_conflict_do_update(
         index_elements=list(conflict_columns),
         set_={name: statement.excluded[name] for name in columns},
     ).returning(table.c.id)
-    return int(session.execute(statement).scalar_one())
+    return int(session.execute(upsert_statement).scalar_one())
 
 
 def upsert_metadata(session: Session, record: Mapping[str, Any]) -> int:
@@ -113,11 +114,11 @@ def upsert_stats(session: Session, record: Mapping[str, Any]) -> int:
 
 def known_hashes(session: Session) -> dict[str, str]:
     """``sha256 -> filename`` of every file the catalogue has seen (ingested or refused)."""
-    rows = session.execute(select(Metadata.sha256, Metadata.filename)).all()
-    bad = session.execute(
+    rows: list[Any] = list(session.execute(select(Metadata.sha256, Metadata.filename)).all())
+    bad: list[Any] = session.execute(
         select(BadData.sha256, BadData.filename).where(BadData.sha256.is_not(None))
-    ).all()
-    return {sha: name for sha, name in [*rows, *bad]}
+    ).all()  # type: ignore[assignment]
+    return {str(sha): str(name) for sha, name in [*rows, *bad]}
 
 
 def metadata_by_filename(session: Session, filename: str) -> Metadata | None:
@@ -133,5 +134,5 @@ def delete_rows(session: Session, tables: Sequence[str]) -> dict[str, int]:
     for name in order:
         if name in tables:
             result = session.execute(delete(models[name]))
-            counts[name] = int(result.rowcount or 0)
+            counts[name] = int(getattr(result, "rowcount", 0) or 0)
     return counts

@@ -43,7 +43,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_catalogue_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_catalogue_engine(str(config.get_main_option("sqlalchemy.url")))
     try:
         with engine.connect() as connection:
             _run(connection)
