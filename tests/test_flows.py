@@ -246,3 +246,23 @@ def test_batches_and_dask_give_the_same_catalogue_as_threads(home, tmp_path, mon
         results.append(relative(catalogue(settings), settings))
     assert results[0] == results[1] == results[2]
     assert len(results[0][0]) == 11  # 4 NUV x (corrtag + x1d) + STIS tag, corrtag, x1d
+
+
+@pytest.mark.postgres
+def test_ingest_and_composite_on_postgresql(home, pg_cluster, monkeypatch):
+    from flows.pipeline import hstlc_pipeline
+
+    monkeypatch.setenv("HSTLC_DB_CONNECTION_STRING", pg_cluster.create_database("hstlc_flow"))
+    settings = load_settings()
+    upgrade(create_catalogue_engine(settings.database_url))
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c03nuq", seed=2, exptime=200.0)
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c04nuq", seed=3, exptime=200.0, expflag="INTERRUPTED")
+    summary = hstlc_pipeline()
+    assert summary["ingested"] == ["lb1c02nuq", "lb1c03nuq"]
+    assert list(summary["rejected"]) == ["lb1c04nuq"]
+    metadata, outputs, bad = catalogue(settings)
+    assert len(metadata) == 4 and bad == {"lb1c04nuq_corrtag.fits": "Bad EXPFLAG",
+                                          "lb1c04nuq_x1d.fits": "Bad EXPFLAG"}
+    assert {composite for _, _, composite in outputs} == {
+        "hlsp_hstlc_hst_cos-nuv_teststar_g185m_1882_psa_v1_sci.fits"}
