@@ -168,7 +168,7 @@ class ConversionLookup:
 
 def resolve_reference(
     name: str | None,
-    reference_dir: str | Path | None = None,
+    reference_dir: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Path | None:
     """Find the file behind a header reference name such as ``lref$19m15490l_phot.fits``.

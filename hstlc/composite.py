@@ -241,7 +241,7 @@ def make_composite(
         lc = extract_lightcurve(events, x1d if x1d is not None else "auto",
                                 wlim=_inclusive(wmin, wmax), find_partner=False,
                                 **extract_options)
-        if not np.any(lc.gross != 0) and not any(b["gross"] for b in lc.meta["boxes"]):
+        if not any(box["gross"] > 0 for box in lc.meta["boxes"]):
             logger.warning("composite: %s has no event in the common range %.3f-%.3f A; "
                            "left out", events[0].name, wmin, wmax)
             skipped.append((events[0].name, f"no event in the common range {wmin}-{wmax} A"))

@@ -1,16 +1,20 @@
-"""Chunked, low-memory reading of FITS binary event tables.
+"""Streaming of FITS binary event tables, and the per-box accumulation of extraction.
 
-An HST TIME-TAG event list (COS ``corrtag``, STIS ``corrtag``) can hold 10^7 rows.
-Extraction needs only a few columns, row by row, so the table is streamed: the data
-area of the FITS extension is read in blocks of rows straight into a reusable buffer
+An HST TIME-TAG event list (COS ``corrtag``, STIS ``corrtag``) can hold 10^7 rows, and
+extraction needs only a few of its columns, row by row.  So the table is streamed:
+blocks of rows are read from the table's data area straight into a reusable buffer
 (``os.preadv``), viewed with the table's big-endian structured dtype (built from the
-``TFORMn`` keywords), and only the requested columns are converted to native byte
-order, again into reusable buffers.  Peak extra memory is a few blocks, whatever the
-file size.  Files that cannot be read that way (compressed files, tables with a heap)
-fall back to astropy's memory-mapped data, still sliced block by block.
+``TFORMn`` keywords), and only the requested columns are converted to native byte order,
+again into reusable buffers.  Peak extra memory is a few blocks, whatever the file size.
+Files that cannot be read that way (compressed files, tables with a heap) are read
+through astropy, still block by block.
 
-Blocks can be processed by several threads at once (:func:`map_event_blocks`): reading
-and numpy both release the GIL, so two threads roughly halve the wall time.
+:func:`accumulate_boxes` makes one pass over such a stream and sums, per extraction box
+and time bin, EPSILON, EPSILON**2 and EPSILON * conversion(wavelength): vectorised numpy
+on each block (masks, ``np.flatnonzero``, ``np.bincount``; no Python loop over events),
+with per-thread scratch arrays so that no block allocates large temporaries.  Blocks may
+be processed by two threads at once (numpy releases the GIL in its loops); results are
+always summed in row order, so the output does not depend on threads or block size.
 
 This is an I/O module: FITS keyword strings live here.
 """
@@ -58,9 +62,9 @@ class EventTable:
     extension : int
         Index of the table's HDU.
     header : astropy.io.fits.Header
-        The table's header (a copy).
+        The table's header.
     primary_header : astropy.io.fits.Header
-        The primary header (a copy).
+        The primary header.
     nrows : int
         ``NAXIS2``.
     dtype : numpy.dtype
@@ -70,6 +74,9 @@ class EventTable:
         directly (compressed file, heap), in which case astropy is used.
     scaling : dict
         ``{column: (TSCAL, TZERO)}`` for scaled columns.
+    gti : ndarray or None
+        The file's validated good time intervals (``(n, 2)``, seconds), None without a
+        ``GTI`` extension.
     """
 
     path: Path
@@ -80,6 +87,7 @@ class EventTable:
     dtype: np.dtype
     data_offset: int | None
     scaling: dict[str, tuple[float, float]] = field(default_factory=dict)
+    gti: np.ndarray | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -162,16 +170,18 @@ def open_event_table(path: str | Path, extname: str = "EVENTS") -> EventTable:
     """
     path = Path(path)
     try:
-        with fits.open(path, memmap=True, lazy_load_hdus=False) as hdul:
-            names = [hdu.name.upper() for hdu in hdul]
-            extension = names.index(extname.upper()) if extname.upper() in names else 1
-            if len(hdul) <= extension or not isinstance(hdul[extension], fits.BinTableHDU):
+        with fits.open(path, memmap=True) as hdul:  # headers are read lazily, data not at all
+            try:
+                hdu = hdul[extname]
+            except KeyError:
+                hdu = hdul[1] if len(hdul) > 1 else hdul[0]
+            extension = hdul.index_of(hdu)
+            if not isinstance(hdu, fits.BinTableHDU):
                 raise UnreadableFileError(f"{path.name}: ext {extension} is not a binary table",
                                           filename=path.name)
-            hdu = hdul[extension]
-            header, primary = hdu.header.copy(), hdul[0].header.copy()
-            info = hdu.fileinfo()
-    except (OSError, ValueError, TypeError) as error:
+            header, primary, info = hdu.header, hdul[0].header, hdu.fileinfo()
+            gti = _gti_of(hdul, path.name)
+    except (OSError, ValueError, TypeError, IndexError) as error:
         raise UnreadableFileError(f"{path.name}: cannot read as FITS ({error})",
                                   filename=path.name) from error
     dtype, direct = _row_dtype(header, path.name)
@@ -185,7 +195,20 @@ def open_event_table(path: str | Path, extname: str = "EVENTS") -> EventTable:
             scaling[name] = (tscal, tzero)
     offset = None if (compressed or not direct or info is None) else int(info["datLoc"])
     return EventTable(path, extension, header, primary, int(header["NAXIS2"]), dtype, offset,
-                      scaling)
+                      scaling, gti)
+
+
+def _gti_of(hdul: fits.HDUList, filename: str) -> np.ndarray | None:
+    """The validated ``GTI`` table of an open file, or None when it has none."""
+    try:
+        data = hdul["GTI"].data
+    except KeyError:
+        return None
+    if data is None or len(data) == 0:
+        return np.zeros((0, 2))
+    gti = np.column_stack([np.asarray(data["START"], np.float64),
+                           np.asarray(data["STOP"], np.float64)])
+    return validate_gti(gti, filename)
 
 
 def _native(dtype: np.dtype) -> np.dtype:
@@ -228,7 +251,7 @@ class _BlockReader:
             return self._convert(self._fallback_rows(start, stop), count)
         size = self.table.dtype.itemsize
         raw = self._raw()
-        view = memoryview(raw)[: count * size]
+        view = raw.data[: count * size]
         position, done = self.table.data_offset + start * size, 0
         while done < len(view):
             got = os.preadv(fd, [view[done:]], position + done)
@@ -343,14 +366,7 @@ def read_gti(path: str | Path) -> np.ndarray | None:
     """
     path = Path(path)
     with fits.open(path, memmap=False) as hdul:
-        if "GTI" not in [hdu.name.upper() for hdu in hdul]:
-            return None
-        data = hdul["GTI"].data
-        if data is None or len(data) == 0:
-            return np.zeros((0, 2))
-        gti = np.column_stack([np.asarray(data["START"], np.float64),
-                               np.asarray(data["STOP"], np.float64)])
-    return validate_gti(gti, path.name)
+        return _gti_of(hdul, path.name)
 
 
 def validate_gti(gti: np.ndarray, filename: str = "") -> np.ndarray:
@@ -547,7 +563,8 @@ class _BoxKernel:
         """Number of box edges <= y: the elementary interval of each event."""
         edges = [_threshold(e, y.dtype, up=True) for e in self.cells.edges]
         if len(edges) > 16:
-            return np.searchsorted(np.array(edges, y.dtype), y, side="right")
+            kind = y.dtype if y.dtype.kind == "f" else np.float64
+            return np.searchsorted(np.array(edges, kind), y, side="right")
         code, above = s("code", np.uint8, y.size), s("above", bool, y.size)
         code.fill(0)
         for edge in edges:
@@ -791,6 +808,7 @@ def accumulate_boxes(
         One row per box, in the order of ``boxes``.
     """
     groups = list(dict.fromkeys(box.group for box in boxes))
+    block_rows = max(1, min(block_rows, table.nrows))  # small tables get small buffers
     columns_map = None
     if column_wavelength is not None:
         width = max(len(column_wavelength[g]) for g in groups)

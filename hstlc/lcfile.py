@@ -42,6 +42,16 @@ COLUMNS = ("bins", "times", "mjd", "gross", "counts", "net", "flux", "flux_error
 UNITS = {"bins": "s", "times": "s", "mjd": "d", "gross": "count", "counts": "count",
          "net": "count /s", "flux": "erg /s /cm**2 /angstrom",
          "flux_error": "erg /s /cm**2 /angstrom", "background": "count", "error": "count"}
+#: COMMENT cards of the LIGHTCURVE table: how the columns are defined.
+DEFINITIONS = (
+    "times: bin start, s since EXPSTART; mjd = EXPSTART + times/86400 (TIMEREF).",
+    "bins: exposure of the bin inside the GTIs (s); bins without exposure are dropped.",
+    "gross: sum of EPSILON of source-box events; background: scaled background-box sum",
+    "(scale = source height / (background height 1 + 2)); counts = gross - background.",
+    "error: sqrt(sum EPSILON^2 (source) + sum scale^2 EPSILON^2 (background)).",
+    "net = counts / bins. flux: band-averaged f_lambda, source minus scaled background,",
+    "per-event conversion (FLUXCAL) / bins / NPIX; flux_error = error * |flux/counts|.",
+)
 _PRIMARY = {"telescop": "TELESCOP", "instrument": "INSTRUME", "detector": "DETECTOR",
             "rootname": "ROOTNAME", "targname": "TARGNAME", "opt_elem": "OPT_ELEM",
             "cenwave": "CENWAVE", "aperture": "APERTURE", "proposid": "PROPOSID",
@@ -257,6 +267,8 @@ def write_lightcurve(lc: Lightcurve, path: str | Path, overwrite: bool = True) -
     for key, value, comment in software_cards():
         set_card(primary.header, key, value, comment)
     table = table_hdu(lc.columns(), provenance_cards(meta))
+    for line in DEFINITIONS:
+        table.header.add_comment(line)
     hdus = [primary, table] + ([gti_hdu(meta["gti"])] if meta.get("gti") is not None else [])
     return write_hdus(hdus, path, overwrite)
 

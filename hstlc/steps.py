@@ -126,6 +126,7 @@ def lightcurve(state: DatasetState, config: PipelineConfig) -> DatasetState:
     lc = extract_lightcurve(
         list(state.extract_files), x1d=state.job.x1d, step=config.step,
         reference_dir=config.reference_dir, find_partner=False,
+        checksums=dict(state.hashes) or True,
     )
     curve = write_lightcurve(lc, folder / f"{state.job.rootname}_curve.fits")
     config.permissions.apply(curve)

@@ -280,33 +280,37 @@ from hstlc.eventstream import (  # noqa: E402
     open_event_table,
 )
 
-EDGES = [10.0, 20.5, 20.25, 33.3, 47.0, 61.7, 75.0, 90.1]
+EDGES = [10.0, 20.5, 20.25, 33.3, 47.0, 61.7, 75.0, 90.1, 5.5, 12.0, 15.3, 25.0, 28.7, 38.1,
+         41.0, 52.25, 55.5, 66.6, 70.0, 81.3, 84.0, 95.5]
 WAVE_EDGES = [915.0, 1208.0, 1225.0, 1298.0, 1312.0, 1350.5]
 
 
-def _events(draw, n: int) -> dict[str, np.ndarray]:
-    def column(low: float, high: float, specials: list[float]) -> np.ndarray:
-        values = draw(st.lists(st.one_of(st.floats(low, high, width=32),
-                                         st.sampled_from(specials)), min_size=n, max_size=n))
-        return np.array(values, np.float32)
+def _events(seed: int, n: int) -> dict[str, np.ndarray]:
+    """Random events; a third of the values sit exactly on box, band or GTI edges."""
+    rng = np.random.default_rng(seed)
 
-    return {"TIME": np.sort(column(0.0, 100.0, [0.0, 25.0, 50.0, 99.5])),
+    def column(low: float, high: float, specials: list[float]) -> np.ndarray:
+        values = rng.uniform(low, high, n)
+        special = rng.random(n) < 0.33
+        values[special] = rng.choice(specials, int(special.sum()))
+        return values.astype(np.float32)
+
+    return {"TIME": np.sort(column(0.0, 100.0, [0.0, 25.0, 50.0, 99.5, 30.5])),
             "XCORR": column(-5.0, 105.0, [0.0, 100.0]),
             "YCORR": column(0.0, 100.0, EDGES),
             "WAVELENGTH": column(900.0, 1400.0, WAVE_EDGES),
             "EPSILON": column(0.5, 2.0, [1.0]),
-            "DQ": np.array(draw(st.lists(st.sampled_from([0, 1, 8, 16]), min_size=n,
-                                         max_size=n)), np.int16)}
+            "DQ": rng.choice(np.array([0, 1, 8, 16], np.int16), n)}
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_selected_event_is_counted_once_per_box(tmp_path, data):
     draw = data.draw
-    events = _events(draw, draw(st.integers(0, 200)))
+    events = _events(draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 300)))
     boxes = []
-    for _ in range(draw(st.integers(1, 4))):
+    for _ in range(draw(st.integers(1, 12))):  # > 8 boxes: the searchsorted path
         y0, y1 = sorted(draw(st.lists(st.sampled_from(EDGES), min_size=2, max_size=2,
                                       unique=True)))
         boxes.append(Box(draw(st.sampled_from(["A", "B"])),
@@ -319,34 +323,53 @@ def test_every_selected_event_is_counted_once_per_box(tmp_path, data):
     nbins = int(np.ceil((gti[-1, 1] - origin) / step))
     selection = Selection(8, (0.0, 100.0), (915.0, 1400.0), AIRGLOW_WINDOWS, gti, origin, step,
                           nbins)
-    path = tmp_path / f"events_{draw(st.integers(0, 10**9))}.fits"
+    path = tmp_path / "events.fits"
     fits.BinTableHDU.from_columns(
         [fits.Column(name=k, format="I" if k == "DQ" else "E", array=v)
-         for k, v in events.items()], name="EVENTS").writeto(path)
+         for k, v in events.items()], name="EVENTS").writeto(path, overwrite=True)
     groups = list(dict.fromkeys(box.group for box in boxes))
     wave = np.linspace(900.0, 1400.0, 50)
     response = Response("X1D", {g: wave for g in groups},
                         {g: (1.0 + i) * 1e-12 * (1 + wave / 1e3) for i, g in enumerate(groups)})
     lookup = response.indexed(groups)
+    by_column = draw(st.booleans())  # STIS: wavelength of the event's column, per group
+    column_wavelength = ({g: np.linspace(900.0 + 7 * i, 1400.0, 40 + 5 * i)
+                          for i, g in enumerate(groups)} if by_column else None)
     sums = accumulate_boxes(open_event_table(path), boxes, selection, conversion=lookup,
-                            block_rows=draw(st.integers(1, 64)), threads=draw(st.sampled_from([1, 2])))
+                            column_wavelength=column_wavelength, x_scale=0.5,
+                            block_rows=draw(st.integers(1, 64)),
+                            threads=draw(st.sampled_from([1, 2])))
 
     t, x, y, w = (events[k].astype(np.float64) for k in ("TIME", "XCORR", "YCORR", "WAVELENGTH"))
     eps = events["EPSILON"].astype(np.float64)
-    good = (events["DQ"] & 8) == 0
-    good &= (x >= 0.0) & (x < 100.0) & (w > 915.0) & (w < 1400.0)
-    for lo, hi in AIRGLOW_WINDOWS:
-        good &= (w < lo) | (w > hi)
+    good = ((events["DQ"] & 8) == 0) & (x >= 0.0) & (x < 100.0)
     good &= np.any([(t >= a) & (t < z) for a, z in gti], axis=0)
     edges = origin + step * np.arange(nbins + 1)
     k = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, nbins - 1)
     for j, box in enumerate(boxes):
-        mine = good & (y >= box.y0) & (y < box.y1)
-        g = np.full(mine.sum(), groups.index(box.group))
-        factor = lookup(g, events["WAVELENGTH"][mine]) if mine.any() else np.zeros(0)
+        g = groups.index(box.group)
+        if by_column:
+            table = column_wavelength[box.group]
+            wave_j = table[np.clip((x * 0.5).astype(int), 0, table.size - 1)]
+        else:
+            wave_j = events["WAVELENGTH"]
+        band = (wave_j > 915.0) & (wave_j < 1400.0)
+        for lo, hi in AIRGLOW_WINDOWS:
+            band &= (wave_j < lo) | (wave_j > hi)
+        mine = good & band & (y >= box.y0) & (y < box.y1)
+        factor = lookup(np.full(mine.sum(), g), wave_j[mine]) if mine.any() else np.zeros(0)
         np.testing.assert_allclose(sums.gross[j], np.bincount(k[mine], eps[mine], nbins),
                                    rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(sums.variance[j], np.bincount(k[mine], eps[mine] ** 2, nbins),
                                    rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(sums.flux[j], np.bincount(k[mine], eps[mine] * factor, nbins),
                                    rtol=1e-6, atol=1e-30)
+
+
+def test_known_checksums_are_reused(flare_pair, flare_lc):
+    known = {flare_pair["corrtag_a"].name: "0" * 64}
+    lc = extract_lightcurve(flare_pair["corrtag_a"], checksums=known)
+    assert lc.meta["input_sha256"][flare_pair["corrtag_a"].name] == "0" * 64
+    assert lc.meta["input_sha256"][flare_pair["x1d"].name] == flare_lc.meta["input_sha256"][
+        flare_pair["x1d"].name]
+    assert extract_lightcurve(flare_pair["corrtag_a"], checksums=False).meta["input_sha256"] == {}

@@ -1,0 +1,123 @@
+"""Composite (HLSP) lightcurves: grouping, common range, ordering, robustness, the file."""
+
+from __future__ import annotations
+
+import logging
+
+import builders as b
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from hstlc.composite import GroupKey, hlsp_filename, make_composite, safe_name, wavelength_coverage
+from hstlc.errors import HstlcError
+from hstlc.lcfile import read_lightcurve
+
+HLSP = {"hlsp_name": "HSTLC", "hlsp_lead": "hstlc team", "proposid": "HSTLC"}
+
+
+@pytest.fixture(scope="module")
+def exposures(tmp_path_factory):
+    """Three exposures of one configuration, written out of time order, one very faint."""
+    folder = tmp_path_factory.mktemp("group")
+    common = dict(exptime=300.0, background_rate=0.05)
+    later = b.build_cos_fuv_pair(folder, rootname="lb1c01aaq", seed=51, expstart=58001.0,
+                                 source_rate=20.0, **common)
+    first = b.build_cos_fuv_pair(folder, rootname="lb1c01abq", seed=52, expstart=58000.0,
+                                 source_rate=20.0, gti=[[0.0, 100.0], [160.0, 300.0]], **common)
+    faint = b.build_cos_fuv_pair(folder, rootname="lb1c01acq", seed=53, expstart=58002.0,
+                                 source_rate=0.05, exptime=300.0, background_rate=0.0005)
+    return [later, first, faint]
+
+
+@pytest.fixture(scope="module")
+def result(exposures, tmp_path_factory):
+    return make_composite([e["corrtag_a"] for e in exposures], tmp_path_factory.mktemp("out"),
+                          step=2.0, **HLSP)
+
+
+def test_members_are_numbered_in_time_order(result):
+    assert [m["rootname"] for m in result.members] == ["lb1c01abq", "lb1c01aaq", "lb1c01acq"]
+    assert [m["dataset"] for m in result.members] == [1, 2, 3]
+    lc = result.lightcurve
+    assert sorted(set(lc.dataset.tolist())) == [1, 2, 3]
+    assert np.all(np.diff(lc.dataset) >= 0) and np.all(np.diff(lc.mjd) > 0)
+    assert lc.mjd[lc.dataset == 1].min() == pytest.approx(58000.0)
+
+
+def test_sparse_member_with_empty_bins_stays(result):
+    lc = result.lightcurve
+    faint = lc.dataset == 3
+    assert np.count_nonzero(lc.gross[faint] == 0) > 10
+    assert faint.sum() == 150 and not result.skipped
+
+
+def test_common_wavelength_range_is_the_intersection(exposures, result):
+    ranges = [wavelength_coverage([e["corrtag_a"], e["corrtag_b"]]) for e in exposures]
+    assert result.wmin == max(r[0] for r in ranges)
+    assert result.wmax == min(r[1] for r in ranges)
+    with fits.open(result.path) as hdul:
+        assert hdul[1].header["WMIN"] == result.wmin and hdul[1].header["WMAX"] == result.wmax
+
+
+def test_hlsp_file(result):
+    assert result.path.name == "hlsp_hstlc_hst_cos-fuv_test-star_g130m_1291_psa_v1_sci.fits"
+    with fits.open(result.path) as hdul:
+        primary = hdul[0].header
+        for key in ("HLSPNAME", "HLSPLEAD", "PROPOSID", "TELESCOP", "INSTRUME", "DETECTOR",
+                    "FILTER", "TARGNAME", "RA_TARG", "DEC_TARG", "EQUINOX", "DATE-OBS",
+                    "EXPSTART", "EXPEND", "EXPTIME"):
+            assert key in primary, key
+        assert (primary["HLSPNAME"], primary["PROPOSID"]) == ("HSTLC", "HSTLC")
+        assert primary["FILTER"] == "G130M" and primary["EXPSTART"] == pytest.approx(58000.0)
+        assert primary["EXPTIME"] == pytest.approx(hdul[1].data["bins"].sum())
+        assert primary["DATE-OBS"].startswith("2017-09-04")
+        assert hdul[1].name == "LIGHTCURVE" and hdul[2].name == "MEMBERS"
+        assert list(hdul[2].data["ROOTNAME"]) == ["lb1c01abq", "lb1c01aaq", "lb1c01acq"]
+    table = Table.read(result.path, hdu="LIGHTCURVE")
+    assert len(table) == len(result.lightcurve)
+    assert read_lightcurve(result.path).dataset.max() == 3
+
+
+def test_member_without_good_events_is_reported(exposures, tmp_path, caplog):
+    empty = b.build_cos_fuv_pair(tmp_path / "bad", rootname="lb1c01adq", seed=54,
+                                 exptime=300.0, bad_dq_fraction=1.0, benign_dq_fraction=0.0)
+    members = [exposures[0]["corrtag_a"], empty["corrtag_a"]]
+    with caplog.at_level(logging.WARNING, logger="hstlc.composite"):
+        outcome = make_composite(members, tmp_path / "out", **HLSP)
+    assert [m["rootname"] for m in outcome.members] == ["lb1c01aaq"]
+    assert outcome.skipped[0][0] == "lb1c01adq_corrtag_a.fits"
+    assert "lb1c01adq" in caplog.text and outcome.path.exists()
+    nothing = make_composite([empty["corrtag_a"]], tmp_path / "none", **HLSP)
+    assert nothing.path is None and nothing.lightcurve is None and len(nothing.skipped) == 1
+
+
+def test_key_from_the_caller_and_mismatches(exposures, tmp_path):
+    key = GroupKey("COS", "FUV", "TESTSTAR", "G130M", 1291, "PSA")
+    outcome = make_composite([exposures[0]["corrtag_a"]], tmp_path, key=key, **HLSP)
+    assert outcome.path.name == "hlsp_hstlc_hst_cos-fuv_teststar_g130m_1291_psa_v1_sci.fits"
+    other = b.build_cos_fuv_pair(tmp_path / "other", rootname="lb1c01aeq", seed=55,
+                                 exptime=200.0, cenwave=1300)
+    with pytest.raises(HstlcError, match="members differ"):
+        make_composite([exposures[0]["corrtag_a"], other["corrtag_a"]], tmp_path, key=key,
+                       **HLSP)
+
+
+def test_file_names_are_safe():
+    key = GroupKey("STIS", "FUV-MAMA", "HD 12_34/b", "E140M", 1425, "0.2X0.2")
+    assert hlsp_filename(key) == "hlsp_hstlc_hst_stis-fuv-mama_hd-12-34-b_e140m_1425_0.2x0.2_v1_sci.fits"
+    assert "/" not in safe_name("../..") and safe_name("") == "none"
+
+
+def test_real_gj436_composite(real_data, tmp_path):
+    folder = real_data / "cos_fuv_g130m_gj436"
+    members = [folder / "ld9m10uyq_corrtag_a.fits", folder / "ld9m10ujq_corrtag_a.fits"]
+    outcome = make_composite(members, tmp_path, **HLSP)
+    assert [m["rootname"] for m in outcome.members] == ["ld9m10ujq", "ld9m10uyq"]
+    assert outcome.members[0]["expstart"] == pytest.approx(58108.512, abs=1e-3)
+    assert outcome.members[1]["expstart"] == pytest.approx(58108.765, abs=1e-3)
+    lc = outcome.lightcurve
+    assert set(lc.dataset.tolist()) == {1, 2} and lc.meta["fluxcal"] == "X1D"
+    assert outcome.path.name == "hlsp_hstlc_hst_cos-fuv_gj-436_g130m_1291_psa_v1_sci.fits"
+    assert 1278 < outcome.wmin < outcome.wmax < 1441
