@@ -57,6 +57,18 @@ def get(url: str):
         return None
 
 
+def trigger(url: str, body: dict) -> str:
+    """Create a flow run; the server answers 503 while its SQLite database is busy."""
+    for _ in range(30):
+        response = httpx.post(url, json=body, timeout=10)
+        if response.status_code != 503:
+            response.raise_for_status()
+            return response.json()["id"]
+        time.sleep(1)
+    response.raise_for_status()
+    raise AssertionError("unreachable")
+
+
 def test_served_adhoc_target_deployment_runs(tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -85,10 +97,8 @@ def test_served_adhoc_target_deployment_runs(tmp_path):
             lambda: get(f"{api}/deployments/name/reprocess-target/adhoc"), 120,
             "the served deployment", logs).json()
         assert get(f"{api}/deployments/name/hstlc_pipeline/nightly") is not None
-        response = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run",
-                              json={"parameters": {"target": "DEPLOY-STAR"}}, timeout=10)
-        response.raise_for_status()
-        run_id = response.json()["id"]
+        run_id = trigger(f"{api}/deployments/{deployment['id']}/create_flow_run",
+                         {"parameters": {"target": "DEPLOY-STAR"}})
 
         def finished():
             run = get(f"{api}/flow_runs/{run_id}")
