@@ -26,6 +26,7 @@ def nightly(settings: Settings) -> Any:
         schedules=[Cron(settings.nightly_cron, timezone="UTC")],
         description="Ingest new data, then rebuild the composites it touched.",
         tags=["hstlc", "scheduled"],
+        concurrency_limit=1,
     )
 
 
@@ -38,6 +39,7 @@ def adhoc_target(settings: Settings) -> Any:
         name="adhoc",
         description="Re-process every dataset of one target, then its composites.",
         tags=["hstlc", "ad-hoc"],
+        concurrency_limit=1,
     )
 
 

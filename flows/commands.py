@@ -18,6 +18,7 @@ from typing import Any
 
 from hstlc.cli import EXIT_FAILED, EXIT_OK, run
 from hstlc.config import Settings
+from hstlc.fs import run_lock
 
 #: Prefect defaults for running here: offline, quiet, patient with a slow first start.
 PREFECT_DEFAULTS = {
@@ -57,9 +58,10 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
     """Print what the run did and where the results are; the exit code."""
     ingested, rejected = summary.get("ingested", []), summary.get("rejected", {})
     failed, skipped = summary.get("failed", {}), summary.get("skipped", [])
-    print(f"\nhstlc: {len(ingested)} datasets ingested, {len(rejected)} rejected, "
-          f"{len(failed)} failed, {len(skipped)} already in the catalogue "
-          f"({summary.get('mode', '')})")
+    if "ingested" in summary:
+        print(f"\nhstlc: {len(ingested)} datasets ingested, {len(rejected)} rejected, "
+              f"{len(failed)} failed, {len(skipped)} already in the catalogue or refused before "
+              f"({summary.get('mode', '')})")
     for name, why in sorted(rejected.items()):
         print(f"  rejected {name}: {why}")
     for name, why in sorted(failed.items()):
@@ -68,13 +70,16 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
         print(f"  left in ingest (not an hstlc input): {path}")
     composites = summary.get("composites") or {}
     for item in composites.get("written", []):
-        print(f"  composite {item.get('path')} ({item.get('members')} members)")
+        if item.get("path"):
+            print(f"  composite {item['path']} ({item.get('members')} members)")
+        else:
+            print(f"  composite {'/'.join(item['key'])} not written: {item.get('reported') or 'no member left'}")
     for key, why in composites.get("failed", {}).items():
         print(f"  FAILED composite {key}: {why}")
     print(f"results: lightcurves in {settings.outputs_dir}, composites in {settings.composite_dir}, "
           f"inputs in {settings.filesystem_dir}, refused files in {settings.bad_data_dir}, "
           f"catalogue {settings.masked()['db_connection_string']}")
-    if not (ingested or rejected or failed):
+    if "ingested" in summary and not (ingested or rejected or failed):
         print("nothing new to do")
     failures = len(failed) + len(composites.get("failed", {}))
     return EXIT_FAILED if failures else EXIT_OK
@@ -104,8 +109,9 @@ def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
     _select_runner(args)
     from flows.pipeline import hstlc_pipeline
 
-    summary = run_flow(hstlc_pipeline, force=args.force, batch_size=args.batch_size,
-                       all_composites=getattr(args, "all", False))
+    with run_lock(settings.home_dir):
+        summary = run_flow(hstlc_pipeline, force=args.force, batch_size=args.batch_size,
+                           all_composites=getattr(args, "all", False))
     return _finish(summary, settings, args)
 
 
@@ -120,7 +126,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tasks.runner import task_runner_for
 
     flow = ingest.with_options(task_runner=task_runner_for(_reload()))
-    summary = run_flow(flow, force=args.force, batch_size=args.batch_size)
+    with run_lock(settings.home_dir):
+        summary = run_flow(flow, force=args.force, batch_size=args.batch_size)
     return _finish(summary, settings, args)
 
 
@@ -129,19 +136,27 @@ def _composite(args: argparse.Namespace, settings: Settings) -> int:
     prepare_prefect(settings)
     from flows.composite import composite
 
-    result = run_flow(composite, keys=[], all_keys=True)
+    with run_lock(settings.home_dir):
+        result = run_flow(composite, keys=[], all_keys=True)
     return _finish({"composites": result}, settings, args)
 
 
 def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
     _upgrade_catalogue(settings)
+    from hstlc.pipeline import PipelineConfig
+    from hstlc.steps import filesystem_jobs
+
+    if not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):
+        print(f"hstlc: no ingested dataset of target {args.target!r} in the catalogue", file=sys.stderr)
+        return EXIT_FAILED
     prepare_prefect(settings)
     _select_runner(args)
     from flows.pipeline import reprocess_target
     from tasks.runner import task_runner_for
 
     flow = reprocess_target.with_options(task_runner=task_runner_for(_reload()))
-    summary = run_flow(flow, target=args.target, batch_size=args.batch_size)
+    with run_lock(settings.home_dir):
+        summary = run_flow(flow, target=args.target, batch_size=args.batch_size)
     return _finish(summary, settings, args)
 
 

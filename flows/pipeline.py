@@ -11,7 +11,7 @@ from flows.ingest import ingest, run_plan
 from hstlc.config import load_settings
 from hstlc.pipeline import PipelineConfig
 from tasks import ingest as t
-from tasks.progress import final_state, run_name
+from tasks.progress import final_state, run_name, with_composites
 from tasks.runner import task_runner_for
 
 
@@ -25,10 +25,12 @@ def hstlc_pipeline(
         force=force, batch_size=batch_size, return_state=True
     )
     summary = state.result(raise_on_failure=False)
-    summary["composites"] = composite.with_options(task_runner=task_runner_for(settings))(
+    if isinstance(summary, BaseException):  # the ingest itself broke (not one dataset)
+        raise summary
+    composites = composite.with_options(task_runner=task_runner_for(settings))(
         keys=summary["touched_keys"], all_keys=all_composites
     )
-    return final_state(summary)
+    return final_state(with_composites(summary, composites))
 
 
 @flow(name="reprocess-target", flow_run_name="reprocess-{target}")
@@ -37,7 +39,7 @@ def reprocess_target(target: str, batch_size: int | None = None) -> Any:
     settings = load_settings()
     plan = t.plan_target(PipelineConfig.from_settings(settings), target)
     summary = run_plan(plan, settings, batch_size)
-    summary["composites"] = composite.with_options(task_runner=task_runner_for(settings))(
+    composites = composite.with_options(task_runner=task_runner_for(settings))(
         keys=summary["touched_keys"]
     )
-    return final_state(summary)
+    return final_state(with_composites(summary, composites))

@@ -95,9 +95,13 @@ def apply_filesystem_reset(layout: Layout, plan: FilesystemPlan) -> None:
     for path, why in plan.kept:
         logger.warning("kept %s: %s", path, why)
     roots = (layout.outputs.resolve(), layout.plots.resolve())
+    kept = [p.resolve() for p in (layout.ingest, layout.filesystem, layout.bad_data,
+                                  layout.download, layout.logs)]
     for path in plan.removals:
         if not any(path.resolve().is_relative_to(root) for root in roots):
             raise ValueError(f"refusing to remove {path}: not under outputs/ or plots/")
+        if any(folder.is_relative_to(path.resolve()) for folder in kept):
+            raise ValueError(f"refusing to remove {path}: it holds input or log folders")
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:

@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from hstlc.config import Settings, load_settings
 from hstlc.errors import ConfigurationError, HstlcError
 
@@ -206,9 +208,14 @@ def run(args: argparse.Namespace, command_name: str | None = None) -> int:
         from hstlc.logs import setup_command_logging
 
         level = logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
-        path = setup_command_logging(
-            name, settings.folder("log_dir"), level=level, stderr=getattr(args, "log_to_stderr", True)
-        )
+        try:
+            path = setup_command_logging(
+                name, settings.folder("log_dir"), level=level,
+                stderr=True if getattr(args, "log_to_stderr", True) else "first",
+            )
+        except OSError as error:
+            print(f"hstlc: cannot write the log in {settings.log_dir}: {error}", file=sys.stderr)
+            return EXIT_FAILED
         logger.debug("log file %s", path)
     try:
         return int(args.handler(args, settings))
@@ -216,6 +223,16 @@ def run(args: argparse.Namespace, command_name: str | None = None) -> int:
         print(f"hstlc: {error}", file=sys.stderr)
         return EXIT_USAGE
     except HstlcError as error:
+        logger.error("%s", error)
+        return EXIT_FAILED
+    except SQLAlchemyError as error:
+        from hstlc.config import mask_url
+
+        cause = getattr(error, "orig", None) or error
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        logger.error("catalogue database %s: %s", mask_url(settings.database_url), first)
+        return EXIT_FAILED
+    except OSError as error:
         logger.error("%s", error)
         return EXIT_FAILED
 

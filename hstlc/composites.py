@@ -9,6 +9,7 @@ member's ``outputs`` row points at it.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -67,20 +68,26 @@ def group_members(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, dic
 
 def build_group(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, Any]:
     """Build the composite of one group; update its members' ``outputs`` rows."""
-    from hstlc.composite import GroupKey, make_composite
+    from hstlc.composite import GroupKey, hlsp_filename, make_composite
 
+    started = time.perf_counter()
     members = group_members(config, key)
-    if not members:
-        raise ValueError(f"no ingested member in group {'/'.join(key)}")
-    config.layout.ensure("outputs", "composite", permissions=config.permissions)
     instrume, detector, targname, opt_elem, cenwave, aperture = key
+    group = GroupKey(instrume, detector, targname, opt_elem, int(cenwave), aperture)
+    if not members:  # its last member was refused: the old composite goes too
+        stale = config.layout.composite / hlsp_filename(group, config.hlsp["version"])
+        stale.unlink(missing_ok=True)
+        logger.warning("composite %s: no member left; %s removed", "/".join(key), stale.name)
+        return {"key": list(key), "path": None, "members": 0, "outputs_rows": 0,
+                "reported": [], "seconds": time.perf_counter() - started}
+    config.layout.ensure("outputs", "composite", permissions=config.permissions)
     result = make_composite(
         [[*m["files"], *([m["x1d"]] if m["x1d"] is not None else [])] for m in members.values()],
         config.layout.composite,
         hlsp_name=config.hlsp["name"],
         hlsp_lead=config.hlsp["lead"],
         proposid=config.hlsp["proposid"],
-        key=GroupKey(instrume, detector, targname, opt_elem, int(cenwave), aperture),
+        key=group,
         version=config.hlsp["version"],
         step=config.step,
         reference_dir=config.reference_dir,
@@ -89,7 +96,8 @@ def build_group(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, Any]:
         reasons = "; ".join(f"{name}: {why}" for name, why in result.skipped)
         logger.warning("composite %s not written: %s", "/".join(key), reasons)
         return {"key": list(key), "path": None, "members": 0, "outputs_rows": 0,
-                "reported": [list(item) for item in result.skipped]}
+                "reported": [list(item) for item in result.skipped],
+                "seconds": time.perf_counter() - started}
     path = Path(result.path)
     config.permissions.apply(path)
     with session_scope(engine_for(config.database_url)) as session:
@@ -101,4 +109,5 @@ def build_group(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, Any]:
         recorded = session.scalars(select(Outputs).where(Outputs.composite_filename == path.name)).all()
     logger.info("composite %s: %d members", path.name, len(members))
     return {"key": list(key), "path": str(path), "members": len(result.members),
-            "outputs_rows": len(recorded), "reported": [list(item) for item in result.skipped]}
+            "outputs_rows": len(recorded), "reported": [list(item) for item in result.skipped],
+            "seconds": time.perf_counter() - started}

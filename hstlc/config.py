@@ -21,7 +21,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -30,6 +38,8 @@ from pydantic_settings import (
     SettingsError,
     YamlConfigSettingsSource,
 )
+
+import yaml
 
 from hstlc.errors import ConfigurationError
 
@@ -48,6 +58,11 @@ FOLDERS: dict[str, str] = {
     "plot_dir": "plots",
     "bad_data_dir": "bad_data",
 }
+
+
+#: Folders whose content a filesystem reset removes, and folders it must never touch.
+PRODUCT_FOLDERS = ("outputs_dir", "composite_dir", "plot_dir")
+INPUT_FOLDERS = ("ingest_dir", "filesystem_dir", "bad_data_dir", "download_dir", "log_dir")
 
 
 class HlspSettings(BaseModel):
@@ -103,8 +118,8 @@ class Settings(BaseSettings):
         None, description="Group given to products and moved files (none: leave as is)."
     )
     permission_mode: int = Field(
-        0o770,
-        description="Mode of folders (octal, e.g. 770); files get it without execute bits.",
+        770,  # octal digits, as in YAML and the environment: 770 means rwxrwx---
+        description="Mode of folders, as octal digits (770); files get it without execute bits.",
     )
     lightcurve_step: float = Field(2.0, gt=0, description="Lightcurve bin step in seconds.")
     bad_proposals: Annotated[list[int], NoDecode] = Field(
@@ -138,6 +153,9 @@ class Settings(BaseSettings):
     @field_validator("permission_mode", mode="before")
     @classmethod
     def _octal_mode(cls, value: Any) -> Any:
+        # YAML reads 770 as the integer seven hundred and seventy: modes are octal digits.
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if isinstance(value, str):
             text = value.strip().lower().removeprefix("0o")
             try:
@@ -146,6 +164,28 @@ class Settings(BaseSettings):
                 raise ValueError("an octal file mode such as 770") from None
         if isinstance(value, int) and not 0 <= value <= 0o7777:
             raise ValueError("an octal file mode between 000 and 7777")
+        return value
+
+    @field_serializer("permission_mode")
+    def _show_mode(self, value: int) -> str:
+        return f"{value:o}"
+
+    @field_validator("db_connection_string", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(text)
+        except ArgumentError:
+            raise ValueError(
+                "a SQLAlchemy database URL such as sqlite:///path/hstlc.db or "
+                "postgresql+psycopg2://user:password@host:5432/hstlc"
+            ) from None
         return value
 
     @field_validator("bad_proposals", mode="before")
@@ -166,6 +206,14 @@ class Settings(BaseSettings):
             value = getattr(self, key)
             path = home / name if value is None else value.expanduser().absolute()
             object.__setattr__(self, key, path)
+        for product in PRODUCT_FOLDERS:
+            for kept in INPUT_FOLDERS:
+                inner, outer = Path(getattr(self, kept)), Path(getattr(self, product))
+                if inner == outer or inner.is_relative_to(outer):
+                    raise ValueError(
+                        f"{kept} ({inner}) must not lie inside {product} ({outer}): "
+                        f"products are emptied by a filesystem reset, inputs never"
+                    )
         if self.db_connection_string is None:
             url = f"sqlite:///{home / 'hstlc.db'}"
             object.__setattr__(self, "db_connection_string", SecretStr(url))
@@ -249,3 +297,7 @@ def load_settings(**overrides: Any) -> Settings:
         cause = error.__cause__
         detail = f": {cause}" if cause else ""
         raise ConfigurationError(f"invalid settings: {error}{detail}") from None
+    except (yaml.YAMLError, TypeError, ValueError) as error:
+        where = _config_file()
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigurationError(f"{where}: not a valid hstlc settings file: {first}") from None

@@ -33,7 +33,8 @@ The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
   1/scale).  ``flux_error = error * |flux / counts|``, and where ``counts == 0`` the
   lightcurve-wide flux per count is used instead.
 
-This module reads FITS headers; the event streaming is in :mod:`hstlc.eventstream`.
+This module reads FITS headers; the event streaming is in :mod:`hstlc.eventstream`, the
+per-box sums (compiled kernel, numpy reference) in :mod:`hstlc.accumulate`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from hstlc.accumulate import BACKGROUND, SOURCE, Box, BoxSums, Selection, accumulate_boxes
 from hstlc.calibrate import (
     FLUXCAL_NONE,
     Response,
@@ -57,18 +59,7 @@ from hstlc.calibrate import (
     response_from_reference,
 )
 from hstlc.errors import HstlcError, MissingKeywordError, UnsupportedProductError
-from hstlc.eventstream import (
-    BACKGROUND,
-    DEFAULT_BLOCK_ROWS,
-    SOURCE,
-    Box,
-    BoxSums,
-    EventTable,
-    Selection,
-    accumulate_boxes,
-    open_event_table,
-    validate_gti,
-)
+from hstlc.eventstream import DEFAULT_BLOCK_ROWS, EventTable, open_event_table, validate_gti
 from hstlc.lcfile import TIMEREF, Lightcurve, derive_columns
 
 logger = logging.getLogger(__name__)
@@ -260,6 +251,7 @@ def extract_lightcurve(
     checksums: bool | Mapping[str, str] = True,
     block_rows: int = DEFAULT_BLOCK_ROWS,
     threads: int | None = None,
+    engine: str = "auto",
 ) -> Lightcurve:
     """Extract the calibrated lightcurve of one COS or STIS TIME-TAG exposure.
 
@@ -298,6 +290,10 @@ def extract_lightcurve(
         ``{file name: sha256}`` supplies known ones (the others are computed).
     block_rows, threads : int
         Streaming block size; blocks processed at once (default ``min(2, cpu_count)``).
+    engine : str
+        ``auto``, ``kernel`` or ``numpy``: the compiled single-pass kernel or the numpy
+        reference path for the per-box sums (see :func:`hstlc.accumulate.accumulate_boxes`;
+        the results are identical).
 
     Returns
     -------
@@ -347,7 +343,8 @@ def extract_lightcurve(
                                 conversion=response.indexed(groups) if response.calibrated
                                 else None,
                                 column_wavelength=plan.column_wavelength, x_scale=plan.x_scale,
-                                block_rows=block_rows, threads=threads, want_x_range=need_x)
+                                block_rows=block_rows, threads=threads, want_x_range=need_x,
+                                engine=engine)
         npix += sum(_npix(plan.spectra, part, g, selection, plan.x_scale) for g in groups)
         sums.append(part)
     return _assemble(

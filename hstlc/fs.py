@@ -171,6 +171,37 @@ def make_dir(path: Path, permissions: Permissions | None = None) -> Path:
     return path
 
 
+@contextmanager
+def run_lock(home: Path) -> Iterator[Path]:
+    """Hold ``<home>/.hstlc-run.lock`` for the duration of a run (one run per home).
+
+    Raises :class:`HstlcError` at once when another process holds it.
+    """
+    import fcntl
+
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / ".hstlc-run.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise HstlcError(f"another hstlc run is in progress in {home} ({holder}); "
+                             f"lock {path}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield path
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def sha256_file(path: Path, block: int = 1 << 22) -> str:
     """The sha256 of a file's bytes, as 64 hex digits."""
     digest = hashlib.sha256()

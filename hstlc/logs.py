@@ -30,11 +30,12 @@ def versions() -> dict[str, str]:
 
 
 def setup_command_logging(
-    command: str, log_dir: Path, *, level: int = logging.INFO, stderr: bool = True
+    command: str, log_dir: Path, *, level: int = logging.INFO, stderr: bool | str = True
 ) -> Path:
     """Log the ``hstlc`` logger to ``log_dir/<command>-<UTC timestamp>.log`` and stderr.
 
-    ``stderr=False`` when another handler (Prefect's console) already shows the records.
+    ``stderr="first"`` writes only the versions line to stderr, for commands whose later
+    records another handler (Prefect's console) already shows; ``False``: none.
     The first record lists the versions of Python, numpy, astropy, SQLAlchemy and hstlc.
     Returns the log file's path.
     """
@@ -59,6 +60,8 @@ def setup_command_logging(
     logger.setLevel(level)
     text = ", ".join(f"{name} {value}" for name, value in versions().items())
     logger.info("%s started; versions: %s", command, text)
+    if stderr == "first":
+        logger.removeHandler(stream_handler)
     return path
 
 

@@ -33,7 +33,8 @@ from sqlalchemy import Engine, select
 
 from hstlc.config import Settings
 from hstlc.db.engine import create_catalogue_engine, session_scope
-from hstlc.db.models import Metadata
+from hstlc.db.engine import is_transient
+from hstlc.db.models import BadData, Metadata
 from hstlc.db.store import record_bad_data, upsert_metadata, upsert_output
 from hstlc.errors import PermanentError
 from hstlc.fs import Layout, Permissions, move_file, sha256_file
@@ -41,7 +42,10 @@ from hstlc.readers import group_dataset_files
 
 logger = logging.getLogger(__name__)
 
-PENDING, DONE, REJECTED, SKIPPED = "pending", "done", "rejected", "skipped"
+PENDING, DONE, REJECTED, SKIPPED, FAILED = "pending", "done", "rejected", "skipped", "failed"
+
+#: Waits before retrying a step that failed for a transient reason (batch mode).
+RETRY_DELAYS_S = (1.0, 4.0, 16.0)
 
 
 @dataclass(frozen=True)
@@ -193,15 +197,29 @@ def guarded(step: Step, state: DatasetState, config: PipelineConfig) -> DatasetS
 
 
 def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str) -> DatasetState:
-    """Record every file of the dataset in ``bad_data`` and move them to ``bad_data/``."""
+    """Record every file of the dataset in ``bad_data`` and move them to ``bad_data/``.
+
+    A dataset refused on re-processing (``--force``, a target run) loses its catalogue
+    rows and its individual products in the same step, so nothing points at files that
+    are no longer in ``filesystem/``; its composite group is rebuilt without it.
+    """
     layout = config.layout
     layout.ensure("bad_data", permissions=config.permissions)
     files = [p for p in (*state.job.files, *state.made_files) if p.exists()]
     hashes = {p.name: state.hashes.get(p.name) or sha256_file(p) for p in files}
+    names = [p.name for p in files]
     with session_scope(engine_for(config.database_url)) as session:
+        stale = session.scalars(select(Metadata).where(Metadata.filename.in_(names))).all()
+        products = {Path(o.individual_path, o.individual_filename) for o in
+                    (row.output for row in stale) if o is not None and o.individual_filename}
+        for row in stale:
+            session.delete(row)
         for path in files:
             record_bad_data(session, path.name, reason, detail=detail,
                             path=str(layout.bad_data / path.name), sha256=hashes[path.name])
+    for product in products:
+        for made in (product, product.with_suffix(".png")):
+            made.unlink(missing_ok=True)
     for path in files:
         target = layout.bad_data / path.name
         move_file(path, target, overwrite=True)
@@ -211,10 +229,29 @@ def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str
 
 
 def run_all(state: DatasetState, config: PipelineConfig, steps: Iterable[Step]) -> DatasetState:
-    """Run every step on one dataset (the batch mode)."""
+    """Run every step on one dataset (the batch mode); never raises.
+
+    A step that fails for a transient reason is retried after 1, 4 and 16 s (resuming
+    at that step, not from the start); any other error ends the dataset as failed, with
+    the step and the error in ``detail``, and leaves its files where they are.  A
+    dataset an earlier attempt already finished is reported done, not redone.
+    """
+    if state.status == PENDING and state.hashes and is_done(state.job, config, state.hashes):
+        return replace(state, status=DONE, detail="finished by an earlier attempt")
     for step in steps:
-        state = guarded(step, state, config)
-    return state if state.status != PENDING else replace(state, status=DONE)
+        for attempt in range(len(RETRY_DELAYS_S) + 1):
+            try:
+                state = guarded(step, state, config)
+                break
+            except Exception as error:  # the dataset's outcome, recorded in its state
+                if is_transient(error) and attempt < len(RETRY_DELAYS_S):
+                    logger.warning("%s: %s failed (%s); retrying", state.rootname, step.__name__, error)
+                    time.sleep(RETRY_DELAYS_S[attempt])
+                    continue
+                logger.error("%s: %s failed: %s", state.rootname, step.__name__, error)
+                return replace(state, status=FAILED,
+                               detail=f"{step.__name__}: {type(error).__name__}: {error}")
+    return finish(state)
 
 
 def finish(state: DatasetState) -> DatasetState:
@@ -226,7 +263,7 @@ def finish(state: DatasetState) -> DatasetState:
 
 
 def catalogued(config: PipelineConfig, filenames: Iterable[str]) -> dict[str, tuple[str, str]]:
-    """``filename -> (sha256, path)`` of the named files the catalogue knows."""
+    """``filename -> (sha256, path)`` of the named files the catalogue holds as ingested."""
     names = list(filenames)
     if not names:
         return {}
@@ -236,6 +273,18 @@ def catalogued(config: PipelineConfig, filenames: Iterable[str]) -> dict[str, tu
             .where(Metadata.filename.in_(names))
         ).all()
     return {name: (sha, path) for name, sha, path in rows}
+
+
+def refused(config: PipelineConfig, filenames: Iterable[str]) -> dict[str, str | None]:
+    """``filename -> sha256`` of the named files the catalogue holds as refused."""
+    names = list(filenames)
+    if not names:
+        return {}
+    with session_scope(engine_for(config.database_url)) as session:
+        rows = session.execute(
+            select(BadData.filename, BadData.sha256).where(BadData.filename.in_(names))
+        ).all()
+    return {name: sha for name, sha in rows}
 
 
 def is_done(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]) -> bool:
@@ -250,16 +299,61 @@ def is_done(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]) -> 
     return True
 
 
+def is_refused(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]) -> bool:
+    """True when every file of ``job`` was refused before with this very content."""
+    known = refused(config, hashes)
+    return all(known.get(path.name) == hashes[path.name] for path in job.files)
+
+
+def complete(job: DatasetJob, config: PipelineConfig) -> DatasetJob:
+    """Add the dataset's files already ingested that ``job`` lacks.
+
+    A COS FUV segment whose partner arrived in an earlier run (or whose move was cut
+    short) is extracted with that partner again, and a dataset without its x1d gets the
+    catalogued one, so a lightcurve is never rebuilt from part of its exposure.
+    """
+    if job.name and job.name != job.rootname:
+        return job  # a lone file of another kind
+    present = {path.name for path in job.files}
+    with session_scope(engine_for(config.database_url)) as session:
+        rows = session.execute(
+            select(Metadata.filename, Metadata.path).where(Metadata.rootname == job.rootname)
+        ).all()
+    extra = {name: Path(folder, name) for name, folder in rows
+             if name not in present and Path(folder, name).is_file()}
+    events = list(job.event_files)
+    if all(p.name.lower().endswith(("_corrtag_a.fits", "_corrtag_b.fits")) for p in events):
+        events += [p for n, p in extra.items() if n.lower().endswith(("_corrtag_a.fits", "_corrtag_b.fits"))]
+    x1d = job.x1d or next((p for n, p in extra.items() if n.lower().endswith("_x1d.fits")), None)
+    if len(events) == len(job.event_files) and x1d == job.x1d:
+        return job
+    logger.info("%s: joined with its catalogued files %s", job.rootname,
+                sorted(p.name for p in [*events, x1d] if p is not None and p.name not in present))
+    return replace(job, event_files=tuple(sorted(events, key=lambda p: p.name)), x1d=x1d)
+
+
 def plan(
     jobs: Iterable[DatasetJob], config: PipelineConfig, *, force: bool = False
 ) -> tuple[list[DatasetState], list[DatasetState]]:
-    """Split jobs into (to do, already done); hash every file once."""
+    """Split jobs into (to do, already done); hash every file once.
+
+    A dataset met twice (``ingest/`` and ``filesystem/`` under ``--force``) is done
+    once, from the first place given (``ingest/``: the newer copy).
+    """
     todo, done = [], []
+    seen: set[str] = set()
     for job in jobs:
+        key = job.name or job.rootname
+        if key in seen:
+            continue
+        seen.add(key)
+        job = complete(job, config)
         hashes = {path.name: sha256_file(path) for path in job.files}
         state = DatasetState(job=job, hashes=hashes)
         if not force and is_done(job, config, hashes):
             done.append(replace(state, status=SKIPPED, detail="already in the catalogue"))
+        elif not force and is_refused(job, config, hashes):
+            done.append(replace(state, status=SKIPPED, detail="refused before (bad_data)"))
         else:
             todo.append(state)
     return todo, done
@@ -288,9 +382,14 @@ def move_inputs(state: DatasetState, config: PipelineConfig) -> DatasetState:
     moved = []
     for path in (*state.job.files, *state.made_files):
         target = destination / path.name
-        if path != target:
+        if path != target and not (not path.exists() and _holds(target, state.hashes.get(path.name))):
             move_file(path, target, overwrite=True)
         config.permissions.apply(target)
         moved.append(target)
-    logger.info("%s: %d files in %s", state.rootname, len(moved), destination)
+    logger.debug("%s: %d files in %s", state.rootname, len(moved), destination)
     return state
+
+
+def _holds(target: Path, sha256: str | None) -> bool:
+    """True when ``target`` exists with the expected content (an earlier attempt moved it)."""
+    return target.is_file() and (sha256 is None or sha256_file(target) == sha256)

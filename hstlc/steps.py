@@ -16,6 +16,7 @@ from hstlc import pipeline
 from hstlc.db.engine import session_scope
 from hstlc.db.models import Metadata
 from hstlc.errors import MissingKeywordError
+from hstlc.fs import sha256_file
 from hstlc.observation import ObservationInfo, catalogue_record, read_observation_info
 from hstlc.pipeline import DatasetJob, DatasetState, PipelineConfig
 from hstlc.products import Product, detect_product, open_fits
@@ -70,7 +71,8 @@ def plan_target(config: PipelineConfig, target: str) -> IngestPlan:
     """Every dataset of one target, to be processed again."""
     jobs = filesystem_jobs(config, target)
     if not jobs:
-        logger.warning("no ingested dataset of target %r in the catalogue", target)
+        logger.warning("no ingested dataset of target %r (normalised %r) in the catalogue",
+                       target, normalize_targname(target))
     todo, _ = pipeline.plan(jobs, config, force=True)
     return IngestPlan(tuple(todo), (), (), ())
 
@@ -152,7 +154,7 @@ def record(state: DatasetState, config: PipelineConfig) -> DatasetState:
         info = read_info(path)
         values = catalogue_record(info)
         values.update(filename=path.name, path=str(destination),
-                      sha256=state.hashes.get(path.name) or _sha(path))
+                      sha256=state.hashes.get(path.name) or sha256_file(path))
         values["telescop"] = values.get("telescop") or "HST"
         records[path.name] = values
     pipeline.record_rows(state, config, records)
@@ -170,12 +172,6 @@ INGEST_STEPS = (check, convert, lightcurve, quicklook, record, move)
 def process(state: DatasetState, config: PipelineConfig) -> DatasetState:
     """Every step, in order, for one dataset (batch mode)."""
     return pipeline.run_all(state, config, INGEST_STEPS)
-
-
-def _sha(path: Path) -> str:
-    from hstlc.fs import sha256_file
-
-    return sha256_file(path)
 
 
 __all__ = ["INGEST_STEPS", "GroupKey", "IngestPlan", "Product", "check", "convert",

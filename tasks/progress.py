@@ -11,7 +11,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
-from hstlc.pipeline import DONE, REJECTED, DatasetState
+from hstlc.pipeline import DONE, FAILED, REJECTED, DatasetState
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Progress:
     def add(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
             self.done += 1
-            if outcome.error is not None:
+            if outcome.error is not None or (outcome.state is not None and outcome.state.status == FAILED):
                 self.failed += 1
             elif outcome.state is not None and outcome.state.status == REJECTED:
                 self.rejected += 1
@@ -99,8 +99,12 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
     rejected = {o.rootname: f"{o.state.reason}: {o.state.detail}" for o in outcomes
                 if o.state is not None and o.state.status == REJECTED}
     failed = {o.rootname: o.error for o in outcomes if o.error is not None}
+    failed.update({o.rootname: o.state.detail for o in outcomes
+                   if o.state is not None and o.state.status == FAILED})
+    # Groups to rebuild: those that gained a member, and those that lost one (a dataset
+    # refused after its header was read, e.g. when re-processed).
     keys = sorted({o.state.group_key for o in outcomes
-                   if o.state is not None and o.state.status == DONE and o.state.group_key})
+                   if o.state is not None and o.state.status in (DONE, REJECTED) and o.state.group_key})
     return {
         "ingested": ingested,
         "rejected": rejected,
@@ -111,6 +115,13 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
         "touched_keys": [list(key) for key in keys],
         "library_seconds": sum(o.state.library_seconds for o in outcomes if o.state is not None),
     }
+
+
+def with_composites(summary: dict[str, Any], composites: dict[str, Any]) -> dict[str, Any]:
+    """The run summary with the composite subflow's result and library time added."""
+    seconds = sum(item.get("seconds", 0.0) for item in composites.get("written", []))
+    return {**summary, "composites": composites,
+            "library_seconds": summary.get("library_seconds", 0.0) + seconds}
 
 
 def run_name(prefix: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +16,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic configuration bound to ``engine`` (no ``alembic.ini`` needed)."""
-    config = Config()
+    config = Config(stdout=sys.stdout)  # the current stream, not the one at import time
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # '%' is Alembic's interpolation character: escape it in passwords.
     url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
