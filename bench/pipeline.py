@@ -48,8 +48,8 @@ def make_templates(folder: Path, count: int) -> list[Path]:
     return files
 
 
-def run_once(home: Path, files: list[Path], batch_size: int | None) -> dict:
-    from flows.pipeline import hstlc_pipeline
+def fresh_home(home: Path, files: list[Path]):  # type: ignore[no-untyped-def]
+    """A new hstlc home with an empty catalogue and ``files`` in its ingest folder."""
     from hstlc.config import load_settings
     from hstlc.db.engine import create_catalogue_engine
     from hstlc.db.migrate import upgrade
@@ -60,6 +60,13 @@ def run_once(home: Path, files: list[Path], batch_size: int | None) -> dict:
     settings.ingest_dir.mkdir(parents=True, exist_ok=True)
     for path in files:
         shutil.copy2(path, settings.ingest_dir / path.name)
+    return settings
+
+
+def run_once(home: Path, files: list[Path], batch_size: int | None) -> dict:
+    from flows.pipeline import hstlc_pipeline
+
+    fresh_home(home, files)
     started = time.perf_counter()
     summary = hstlc_pipeline(batch_size=batch_size)
     wall = time.perf_counter() - started
@@ -75,17 +82,9 @@ def run_once(home: Path, files: list[Path], batch_size: int | None) -> dict:
 def run_serial(home: Path, files: list[Path]) -> dict:
     """The baseline: the same datasets through the same steps in a plain loop, no Prefect."""
     from hstlc import steps
-    from hstlc.config import load_settings
-    from hstlc.db.engine import create_catalogue_engine
-    from hstlc.db.migrate import upgrade
     from hstlc.pipeline import PipelineConfig
 
-    os.environ["HSTLC_HOME_DIR"] = str(home)
-    settings = load_settings()
-    upgrade(create_catalogue_engine(settings.database_url))
-    settings.ingest_dir.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        shutil.copy2(path, settings.ingest_dir / path.name)
+    settings = fresh_home(home, files)
     config = PipelineConfig.from_settings(settings)
     started = time.perf_counter()
     plan = steps.plan_ingest(config)

@@ -100,64 +100,70 @@ def _nothing_to_do(args: argparse.Namespace, settings: Settings) -> dict[str, An
             "unrecognised": [str(p) for p in plan.unrecognised]}
 
 
-def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
+def _launch(args: argparse.Namespace, settings: Settings, load_flow: Callable[[], Any], *,
+            idle_check: bool = True, **parameters: Any) -> int:
+    """Run one flow here: schema current, nothing to do decided without Prefect, one run
+    per home at a time, tasks on the configured runner; print the summary."""
     _upgrade_catalogue(settings)
-    idle = _nothing_to_do(args, settings)
-    if idle is not None:
-        return _finish(idle, settings, args)
+    if idle_check:
+        idle = _nothing_to_do(args, settings)
+        if idle is not None:
+            return _finish(idle, settings, args)
     prepare_prefect(settings)
     _select_runner(args)
-    from flows.pipeline import hstlc_pipeline
+    from tasks.runner import task_runner_for
 
+    flow = load_flow().with_options(task_runner=task_runner_for(_reload()))
     with run_lock(settings.home_dir):
-        summary = run_flow(hstlc_pipeline, force=args.force, batch_size=args.batch_size,
-                           all_composites=getattr(args, "all", False))
-    return _finish(summary, settings, args)
+        result = run_flow(flow, **parameters)
+    return _finish(result, settings, args)
+
+
+def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    def load() -> Any:
+        from flows.pipeline import hstlc_pipeline
+
+        return hstlc_pipeline
+
+    return _launch(args, settings, load, force=args.force, batch_size=args.batch_size,
+                   all_composites=getattr(args, "all", False))
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    _upgrade_catalogue(settings)
-    idle = _nothing_to_do(args, settings)
-    if idle is not None:
-        return _finish(idle, settings, args)
-    prepare_prefect(settings)
-    _select_runner(args)
-    from flows.ingest import ingest
-    from tasks.runner import task_runner_for
+    def load() -> Any:
+        from flows.ingest import ingest
 
-    flow = ingest.with_options(task_runner=task_runner_for(_reload()))
-    with run_lock(settings.home_dir):
-        summary = run_flow(flow, force=args.force, batch_size=args.batch_size)
-    return _finish(summary, settings, args)
+        return ingest
+
+    return _launch(args, settings, load, force=args.force, batch_size=args.batch_size)
 
 
 def _composite(args: argparse.Namespace, settings: Settings) -> int:
-    _upgrade_catalogue(settings)
-    prepare_prefect(settings)
-    from flows.composite import composite
+    def load() -> Any:
+        from flows.composite import composite
 
-    with run_lock(settings.home_dir):
-        result = run_flow(composite, keys=[], all_keys=True)
-    return _finish({"composites": result}, settings, args)
+        return composite
+
+    args.dask = None
+    return _launch(args, settings, load, idle_check=False, keys=[], all_keys=True)
 
 
 def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
-    _upgrade_catalogue(settings)
     from hstlc.pipeline import PipelineConfig
     from hstlc.steps import filesystem_jobs
 
+    _upgrade_catalogue(settings)
     if not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):
         print(f"hstlc: no ingested dataset of target {args.target!r} in the catalogue", file=sys.stderr)
         return EXIT_FAILED
-    prepare_prefect(settings)
-    _select_runner(args)
-    from flows.pipeline import reprocess_target
-    from tasks.runner import task_runner_for
 
-    flow = reprocess_target.with_options(task_runner=task_runner_for(_reload()))
-    with run_lock(settings.home_dir):
-        summary = run_flow(flow, target=args.target, batch_size=args.batch_size)
-    return _finish(summary, settings, args)
+    def load() -> Any:
+        from flows.pipeline import reprocess_target
+
+        return reprocess_target
+
+    return _launch(args, settings, load, idle_check=False, target=args.target,
+                   batch_size=args.batch_size)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -205,6 +211,8 @@ def _select_runner(args: argparse.Namespace) -> None:
 
 
 def _finish(summary: dict[str, Any], settings: Settings, args: argparse.Namespace) -> int:
+    if "ingested" not in summary and "composites" not in summary:  # the composite flow alone
+        summary = {"composites": summary}
     if getattr(args, "json", False):
         print(json.dumps(summary, indent=2, default=str))
     return print_summary(summary, settings)

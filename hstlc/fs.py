@@ -73,6 +73,11 @@ class Layout:
             path = getattr(self, name)
             make_dir(path, permissions)
 
+    def prepared_target_dir(self, root: str, targname: str, permissions: Permissions | None) -> Path:
+        """``<root>/<TARGNAME>/`` (root: ``filesystem`` or ``outputs``), created with permissions."""
+        self.ensure(root, permissions=permissions)
+        return make_dir(target_dir(getattr(self, root), targname), permissions)
+
     def target_input_dir(self, targname: str) -> Path:
         """``filesystem/<TARGNAME>/`` for a target (never outside ``filesystem/``)."""
         return target_dir(self.filesystem, targname)

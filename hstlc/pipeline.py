@@ -32,8 +32,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hstlc.config import Settings
-from hstlc.db.engine import create_catalogue_engine, session_scope
-from hstlc.db.engine import is_transient
+from hstlc.db.engine import create_catalogue_engine, is_transient, session_scope
 from hstlc.db.models import BadData, Metadata
 from hstlc.db.store import record_bad_data, upsert_metadata, upsert_output
 from hstlc.errors import PermanentError
@@ -236,7 +235,8 @@ def run_all(state: DatasetState, config: PipelineConfig, steps: Iterable[Step]) 
     the step and the error in ``detail``, and leaves its files where they are.  A
     dataset an earlier attempt already finished is reported done, not redone.
     """
-    if state.status == PENDING and state.hashes and is_done(state.job, config, state.hashes):
+    moved_away = any(not path.exists() for path in state.job.files)
+    if state.status == PENDING and moved_away and is_done(state.job, config, state.hashes):
         return replace(state, status=DONE, detail="finished by an earlier attempt")
     for step in steps:
         for attempt in range(len(RETRY_DELAYS_S) + 1):
@@ -375,10 +375,7 @@ def record_rows(state: DatasetState, config: PipelineConfig, records: dict[str, 
 def move_inputs(state: DatasetState, config: PipelineConfig) -> DatasetState:
     """Move every input (and made corrtag) into ``filesystem/<TARGNAME>/``."""
     assert state.targname is not None
-    destination = config.layout.target_input_dir(state.targname)
-    config.layout.ensure("filesystem", permissions=config.permissions)
-    destination.mkdir(parents=True, exist_ok=True)
-    config.permissions.apply(destination)
+    destination = config.layout.prepared_target_dir("filesystem", state.targname, config.permissions)
     moved = []
     for path in (*state.job.files, *state.made_files):
         target = destination / path.name

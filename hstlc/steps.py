@@ -121,10 +121,7 @@ def lightcurve(state: DatasetState, config: PipelineConfig) -> DatasetState:
     from hstlc.lcfile import write_lightcurve
 
     assert state.targname is not None
-    folder = config.layout.target_output_dir(state.targname)
-    config.layout.ensure("outputs", permissions=config.permissions)
-    folder.mkdir(parents=True, exist_ok=True)
-    config.permissions.apply(folder)
+    folder = config.layout.prepared_target_dir("outputs", state.targname, config.permissions)
     lc = extract_lightcurve(
         list(state.extract_files), x1d=state.job.x1d, step=config.step,
         reference_dir=config.reference_dir, find_partner=False,

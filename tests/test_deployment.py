@@ -75,7 +75,8 @@ def test_served_adhoc_target_deployment_runs(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HSTLC_", "PREFECT_"))}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1", HSTLC_HOME_DIR=str(home), MPLBACKEND="Agg")
+               DO_NOT_TRACK="1", HSTLC_HOME_DIR=str(home), MPLBACKEND="Agg",
+               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")
     server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
     logs = [server_log, serve_log]
     server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
@@ -96,7 +97,16 @@ def test_served_adhoc_target_deployment_runs(tmp_path):
         deployment = wait_for(
             lambda: get(f"{api}/deployments/name/reprocess-target/adhoc"), 120,
             "the served deployment", logs).json()
-        assert get(f"{api}/deployments/name/hstlc_pipeline/nightly") is not None
+        nightly = get(f"{api}/deployments/name/hstlc_pipeline/nightly").json()
+        assert nightly["schedules"][0]["schedule"]["cron"] == "0 6 * * *"
+
+        def scheduled():  # the server's scheduler makes runs for the nightly schedule
+            response = httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
+                "deployments": {"id": {"any_": [nightly["id"]]}},
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+            return response.status_code == 200 and len(response.json()) > 0
+
+        wait_for(scheduled, 120, "scheduled runs of the nightly deployment", logs)
         run_id = trigger(f"{api}/deployments/{deployment['id']}/create_flow_run",
                          {"parameters": {"target": "DEPLOY-STAR"}})
 
@@ -118,3 +128,30 @@ def test_served_adhoc_target_deployment_runs(tmp_path):
     engine.dispose()
     assert names == {"lb1c02nuq_corrtag.fits", "lb1c02nuq_x1d.fits"}
     assert outputs == [("lb1c02nuq_curve.fits", "hlsp_hstlc_hst_cos-nuv_deploystar_g185m_1882_psa_v1_sci.fits")]
+
+
+def test_prefect_yaml_entrypoints_and_schedules_load():
+    import importlib
+
+    import yaml
+    from prefect.flows import Flow
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
+    names = {}
+    for deployment in spec["deployments"]:
+        module, name = deployment["entrypoint"].removesuffix(".py").replace("/", ".").split(":")
+        flow = getattr(importlib.import_module(module), name)
+        assert isinstance(flow, Flow)
+        names[deployment["name"]] = flow.name
+        assert deployment["work_pool"]["name"] == "hstlc-process"
+        assert deployment["concurrency_limit"] == 1
+    assert names == {"nightly": "hstlc_pipeline", "adhoc": "reprocess-target"}
+    from prefect.client.schemas.schedules import CronSchedule
+
+    CronSchedule(cron=spec["deployments"][0]["schedules"][0]["cron"], timezone="UTC")
+
+
+@pytest.mark.parametrize("script", ["hstlc_pipeline", "ingest_hstlc"])
+def test_2016_named_pipeline_scripts_are_installed(script):
+    result = subprocess.run([str(BIN / script), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "-corrtag_extract" in result.stdout

@@ -1,0 +1,163 @@
+"""What happens to data when runs are interrupted, repeated, overlapped or re-planned.
+
+These run the library steps directly (the batch path), without Prefect.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+
+import pytest
+from astropy.io import fits
+from builders import build_cos_fuv_pair, build_cos_nuv
+from sqlalchemy import select
+
+from hstlc import pipeline, steps
+from hstlc.config import load_settings
+from hstlc.db.engine import create_catalogue_engine, session_scope
+from hstlc.db.migrate import upgrade
+from hstlc.db.models import BadData, Metadata, Outputs
+from hstlc.errors import HstlcError
+from hstlc.fs import run_lock
+from hstlc.pipeline import DONE, FAILED, REJECTED, PipelineConfig
+
+
+@pytest.fixture
+def config(home):
+    settings = load_settings()
+    engine = create_catalogue_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    return PipelineConfig.from_settings(settings)
+
+
+def run(config, force=False):
+    plan = steps.plan_ingest(config, force=force)
+    return plan, [steps.process(state, config) for state in plan.todo]
+
+
+def rows(config, model):
+    with session_scope(pipeline.engine_for(config.database_url)) as session:
+        return session.scalars(select(model)).all()
+
+
+def input_files(curve):
+    header = fits.getheader(curve, 1)
+    return sorted(value for key, value in header.items()
+                  if key.startswith("INFILE") and "corrtag" in value)
+
+
+def test_late_fuv_partner_is_extracted_with_its_catalogued_segment(config, tmp_path):
+    files = build_cos_fuv_pair(tmp_path / "new", rootname="lb1c01abq", seed=1, exptime=300.0)
+    ingest = config.layout.ingest
+    ingest.mkdir(parents=True)
+    shutil.copy2(files["corrtag_a"], ingest)
+    shutil.copy2(files["x1d"], ingest)
+    _, first = run(config)
+    curve = config.layout.outputs / "TEST-STAR" / "lb1c01abq_curve.fits"
+    assert [s.status for s in first] == [DONE]
+    assert input_files(curve) == ["lb1c01abq_corrtag_a.fits"]
+    shutil.copy2(files["corrtag_b"], ingest)  # segment B arrives a night later
+    plan, second = run(config)
+    assert [s.status for s in second] == [DONE]
+    assert input_files(curve) == ["lb1c01abq_corrtag_a.fits", "lb1c01abq_corrtag_b.fits"]
+    folder = config.layout.filesystem / "TEST-STAR"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "lb1c01abq_corrtag_a.fits", "lb1c01abq_corrtag_b.fits", "lb1c01abq_x1d.fits"]
+    assert {r.filename for r in rows(config, Metadata)} == {p.name for p in folder.iterdir()}
+
+
+def test_a_dataset_failing_in_a_batch_fails_alone(config, monkeypatch):
+    for index in (1, 2, 3):
+        build_cos_nuv(config.layout.ingest, rootname=f"lb1c0{index}nuq", seed=index, exptime=200.0)
+    original = steps.lightcurve
+
+    def broken(state, cfg):
+        if state.rootname == "lb1c02nuq":
+            raise RuntimeError("extraction bug")
+        return original(state, cfg)
+
+    broken.__name__ = "lightcurve"
+    monkeypatch.setattr(steps, "INGEST_STEPS", tuple(broken if s is original else s for s in steps.INGEST_STEPS))
+    _, states = run(config)
+    outcome = {s.rootname: s.status for s in states}
+    assert outcome == {"lb1c01nuq": DONE, "lb1c02nuq": FAILED, "lb1c03nuq": DONE}
+    failed = next(s for s in states if s.status == FAILED)
+    assert "lightcurve: RuntimeError: extraction bug" in failed.detail
+    assert (config.layout.ingest / "lb1c02nuq_corrtag.fits").is_file()  # left for the next run
+
+
+def test_transient_failure_mid_move_resumes_without_losing_files(config, monkeypatch):
+    build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0)
+    monkeypatch.setattr(pipeline, "RETRY_DELAYS_S", (0.0, 0.0, 0.0))
+    real_move = pipeline.move_file
+    calls = []
+
+    def busy_second_file(source, target, **kwargs):
+        calls.append(source.name)
+        if len(calls) == 2:  # the first file has moved; the second meets a busy file system
+            raise OSError(errno.EBUSY, "Device or resource busy", str(source))
+        return real_move(source, target, **kwargs)
+
+    monkeypatch.setattr(pipeline, "move_file", busy_second_file)
+    _, states = run(config)
+    assert [s.status for s in states] == [DONE]
+    folder = config.layout.filesystem / "TEST-STAR"
+    assert sorted(p.name for p in folder.iterdir()) == ["lb1c01nuq_corrtag.fits", "lb1c01nuq_x1d.fits"]
+    assert not list(config.layout.ingest.iterdir())
+
+
+def test_interrupted_batch_is_not_redone_or_refused(config):
+    build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0)
+    plan = steps.plan_ingest(config)
+    done = steps.process(plan.todo[0], config)
+    again = steps.process(plan.todo[0], config)  # a retried batch meets a finished dataset
+    assert done.status == DONE and again.status == DONE
+    assert rows(config, BadData) == []
+
+
+def test_force_does_each_dataset_once_preferring_the_ingest_copy(config):
+    build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0)
+    run(config)
+    build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=2, exptime=200.0)  # newer version
+    plan, states = run(config, force=True)
+    assert [s.rootname for s in states] == ["lb1c01nuq"]
+    assert plan.todo[0].job.files[0].parent == config.layout.ingest
+
+
+def test_refused_on_reprocessing_leaves_the_catalogue_and_products(config, home, monkeypatch):
+    build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0, proposid=4242)
+    run(config)
+    curve = config.layout.outputs / "TEST-STAR" / "lb1c01nuq_curve.fits"
+    assert curve.is_file() and len(rows(config, Outputs)) == 1
+    monkeypatch.setenv("HSTLC_BAD_PROPOSALS", "4242")
+    refreshed = PipelineConfig.from_settings(load_settings())
+    _, states = run(refreshed, force=True)
+    assert [(s.status, s.reason) for s in states] == [(REJECTED, "Bad Proposal")]
+    assert rows(refreshed, Metadata) == [] and rows(refreshed, Outputs) == []
+    assert {r.filename for r in rows(refreshed, BadData)} == {"lb1c01nuq_corrtag.fits", "lb1c01nuq_x1d.fits"}
+    assert not curve.exists() and not curve.with_suffix(".png").exists()
+    assert (refreshed.layout.bad_data / "lb1c01nuq_corrtag.fits").is_file()
+
+
+def test_a_refused_file_dropped_again_is_not_checked_again(config, tmp_path):
+    bad = build_cos_nuv(tmp_path, rootname="lb1c01nuq", seed=1, exptime=200.0, expflag="INTERRUPTED")
+    config.layout.ingest.mkdir(parents=True)
+    for path in (bad["corrtag"], bad["x1d"]):
+        shutil.copy2(path, config.layout.ingest)
+    _, states = run(config)
+    assert states[0].status == REJECTED
+    for path in (bad["corrtag"], bad["x1d"]):
+        shutil.copy2(path, config.layout.ingest)
+    plan, states = run(config)
+    assert states == [] and [s.detail for s in plan.skipped] == ["refused before (bad_data)"]
+
+
+def test_one_run_per_home(tmp_path):
+    with run_lock(tmp_path):
+        with pytest.raises(HstlcError, match="another hstlc run is in progress"):
+            with run_lock(tmp_path):
+                pass
+    with run_lock(tmp_path):  # released
+        pass
