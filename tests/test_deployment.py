@@ -139,7 +139,8 @@ def test_prefect_yaml_entrypoints_and_schedules_load():
     spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
     names = {}
     for deployment in spec["deployments"]:
-        module, name = deployment["entrypoint"].removesuffix(".py").replace("/", ".").split(":")
+        path, name = deployment["entrypoint"].split(":")
+        module = path.removesuffix(".py").replace("/", ".")
         flow = getattr(importlib.import_module(module), name)
         assert isinstance(flow, Flow)
         names[deployment["name"]] = flow.name
