@@ -12,16 +12,21 @@ timings exclude imports and peak memories do not mix:
 
 * ``floor``   -- reading the two corrtag files' bytes in 16 MB blocks;
 * ``ours``    -- :func:`hstlc.extract.extract_lightcurve` (open to finished lightcurve,
-  without input checksums);
-* ``ours+sha``-- the same with the sha256 of every input recorded;
+  without input checksums), compiled kernel (``engine="kernel"``);
+* ``ours-numpy`` -- the same with the numpy reference path (``engine="numpy"``);
+* ``ours+sha``-- the kernel path with the sha256 of every input recorded;
 * ``astropy`` -- plain astropy column access + masks + ``np.bincount`` (orientation only);
 * ``legacy``  -- the 2016 ``lightcurve.io.read`` on the same files.
 
 Peak memory is the growth of the child's peak RSS (VmHWM, reset via
 ``/proc/self/clear_refs`` when allowed) over its RSS just before the measured call.
-The page cache is warmed first, so every row is a warm-cache number.  Results go to
-``bench/results/extract.json`` and a table is printed, with the ratios the project
-targets: ours/floor <= 2, legacy/ours >= 8, extra peak memory / event-table size < 0.5.
+The page cache is warmed first, so every row is a warm-cache number.  The ``ours``
+children load the compiled kernel before the timed call (:func:`hstlc.kernels.warm_up`,
+from numba's cache); the compilation itself is measured apart, in a child whose
+``NUMBA_CACHE_DIR`` is an empty folder (``compile``), and the load from that cache in a
+second one (``cache load``).  Results go to ``bench/results/extract.json`` and a table
+is printed, with the ratios the project targets: ours/floor <= 2, legacy/ours >= 8,
+extra peak memory / event-table size < 0.5.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 ROOTNAME = "lbnch1xxq"
-KINDS = ("floor", "ours", "ours+sha", "astropy", "legacy")
+KINDS = ("floor", "ours", "ours-numpy", "ours+sha", "astropy", "legacy")
 
 
 # ----------------------------------------------------------------------------- data
@@ -104,11 +110,23 @@ def measure(kind: str, paths: dict[str, Path]) -> dict[str, float]:
                     while count := handle.readinto(buffer):
                         total += count
             return total
-    elif kind in ("ours", "ours+sha"):
+    elif kind in ("ours", "ours-numpy", "ours+sha"):
         from hstlc.extract import extract_lightcurve
 
+        engine = "numpy" if kind == "ours-numpy" else "kernel"
+        if engine == "kernel":
+            from hstlc import kernels
+
+            kernels.warm_up()  # load the machine code from numba's cache (not timed)
+
         def run() -> object:
-            return extract_lightcurve(a, checksums=(kind == "ours+sha")).gross.sum()
+            return extract_lightcurve(a, checksums=(kind == "ours+sha"),
+                                      engine=engine).gross.sum()
+    elif kind == "compile":
+        from hstlc import kernels  # numba's import is not part of the compilation
+
+        seconds = kernels.warm_up()
+        return {"seconds": seconds, "result": seconds}
     elif kind == "astropy":
         import numpy as np
         from astropy.io import fits
@@ -151,18 +169,29 @@ def measure(kind: str, paths: dict[str, Path]) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- parent side
-def run_child(kind: str, paths: dict[str, Path]) -> dict[str, float]:
+def run_child(kind: str, paths: dict[str, Path], extra_env: dict[str, str] | None = None
+              ) -> dict[str, float]:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
                *(str(paths[k]) for k in ("corrtag_a", "corrtag_b", "x1d"))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           **(extra_env or {})}
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compile_seconds(paths: dict[str, Path]) -> dict[str, float]:
+    """First-call cost of the kernel: compiled into an empty cache, then loaded from it."""
+    with tempfile.TemporaryDirectory(prefix="hstlc-numba-cache-") as folder:
+        env = {"NUMBA_CACHE_DIR": folder}
+        compiled = run_child("compile", paths, env)
+        loaded = run_child("compile", paths, env)
+    return {"compile_seconds": compiled["seconds"], "cache_load_seconds": loaded["seconds"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000, help="events in the pair")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement")
     parser.add_argument("--data", type=Path, default=RESULTS / "extract_data")
     parser.add_argument("--out", type=Path, default=RESULTS / "extract.json")
     parser.add_argument("--skip-legacy", action="store_true", help="do not run the 2016 code")
@@ -177,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = make_data(args.data, args.events)
     size = table_bytes(paths)
     kinds = [k for k in KINDS if not (args.skip_legacy and k == "legacy")]
+    compilation = compile_seconds(paths)
     run_child("floor", paths)  # warm the page cache
+    run_child("ours", paths)  # and numba's cache beside hstlc/kernels.py
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     for _ in range(args.repeat):
         for kind in kinds:
@@ -193,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ours, floor = summary["ours"]["seconds_median"], summary["floor"]["seconds_median"]
     ratios = {
         "ours_over_floor": ours / floor,
+        "ours_numpy_over_floor": summary["ours-numpy"]["seconds_median"] / floor,
         "ours_sha_over_floor": summary["ours+sha"]["seconds_median"] / floor,
         "extra_peak_over_table": summary["ours"]["extra_peak_bytes"] / size,
     }
@@ -203,14 +235,15 @@ def main(argv: list[str] | None = None) -> int:
         "files": {k: str(v) for k, v in paths.items()},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "load_average": os.getloadavg()},
-        "summary": summary, "ratios": ratios,
+        "summary": summary, "ratios": ratios, "kernel": compilation,
         "targets": {"ours_over_floor": "<= 2", "legacy_over_ours": ">= 8",
                     "extra_peak_over_table": "< 0.5"},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
+    load = os.getloadavg()
     print(f"\n{args.events:,} events, event tables {size / 1e6:.0f} MB, median of {args.repeat}"
-          f" (load average {os.getloadavg()[0]:.2f})")
+          f" (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
     print(f"{'measurement':<12}{'median s':>10}{'min s':>9}{'extra peak MB':>15}")
     for kind, row in summary.items():
         print(f"{kind:<12}{row['seconds_median']:>10.3f}{row['seconds_min']:>9.3f}"
@@ -218,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for name, value in ratios.items():
         print(f"{name:<24}{value:>8.2f}   (target {report['targets'].get(name, '-')})")
+    print(f"\nkernel compilation {compilation['compile_seconds']:.1f} s (first call, empty cache);"
+          f" load from the cache {compilation['cache_load_seconds']:.2f} s")
     print(f"\nwritten {args.out}")
     return 0
 

@@ -5,18 +5,18 @@ sums, per extraction box and time bin, EPSILON, EPSILON**2 and EPSILON *
 conversion(wavelength).  Two engines give identical results, bit for bit:
 
 * ``kernel`` -- the compiled single-pass kernel :func:`hstlc.kernels.accumulate_block`
-  (numba), fed each block's rows as stored in the file: ~3-5 ns per event, about the
-  cost of reading the bytes;
+  (numba), fed each block's rows as stored in the file: ~10 ns per event on the
+  development VM, besides the ~5 ns of reading the bytes;
 * ``numpy`` -- the reference: vectorised numpy on each block (masks,
   ``np.flatnonzero``, ``np.bincount``; no Python loop over events), with per-thread
   scratch arrays so that no block allocates large temporaries; ~25 ns per event.
 
 ``auto`` (the default) uses the kernel when numba is importable and the table and the
-conversion are ones it handles (plain E/D/I/J/K/B columns without TSCAL/TZERO, a
-:class:`hstlc.calibrate.ConversionLookup` or no conversion, sorted GTIs), else numpy.
-Blocks may be processed by two threads at once (numpy and the kernel release the GIL);
-per-block sums are always added in row order, so the output does not depend on
-threads, and both engines cut the same blocks, so they agree exactly.
+conversion are ones it handles (scalar E/D/I/J/K/B/L columns without TSCAL/TZERO, an
+integer DQ, a :class:`hstlc.calibrate.ConversionLookup` or no conversion, sorted GTIs),
+else numpy.  Blocks may be processed by two threads at once (numpy and the kernel
+release the GIL); per-block sums are always added in row order, so the output does not
+depend on threads, and both engines cut the same blocks, so they agree exactly.
 """
 
 from __future__ import annotations
@@ -446,20 +446,23 @@ class _CompiledKernel:
         self.groups, self.sel, self.want_x = groups, selection, want_x
         self.cells = _Cells(boxes, groups)
         self.rowsize = table.dtype.itemsize
-        self.layout = np.full((len(_KERNEL_COLUMNS), 2), -1, np.int64)
+        self.layout = np.full(len(_KERNEL_COLUMNS), -1, np.int64)
+        self.types = [0] * len(_KERNEL_COLUMNS)
         for row, name in enumerate(_KERNEL_COLUMNS):
             if name == "WAVELENGTH" and columns_map is not None:
                 continue
             spelled = table.column(name)
-            offset = table.dtype.fields[spelled][1]
-            self.layout[row] = (offset, kernels.CODES.get(table.dtype[spelled].str, -1))
+            fields = table.dtype.fields
+            assert fields is not None  # a structured row dtype
+            self.layout[row] = fields[spelled][1]
+            self.types[row] = kernels.CODES.get(table.dtype[spelled].str, -1)
         wmin, wmax = (float(v) for v in selection.wlim)
         self.cuts = np.array([selection.xlim[0], selection.xlim[1], wmin, wmax,
                               selection.origin, selection.step, x_scale], np.float64)
         windows = [(float(lo), float(hi)) for lo, hi in selection.airglow
                    if hi > wmin and lo < wmax]
         self.airglow = np.array(windows, np.float64).reshape(-1, 2)
-        self.gti = np.ascontiguousarray(selection.gti, np.float64).ravel()
+        self.gti_edges = np.ascontiguousarray(selection.gti, np.float64).ravel()
         self.layers = np.ascontiguousarray(self.cells.layers, np.int64)
         self.cell_group = np.ascontiguousarray(self.cells.group, np.int64)
         self.flags = 0
@@ -485,8 +488,16 @@ class _CompiledKernel:
             self.conv64, self.conv32 = lookup, lookup.astype(np.float32)
             self.conv_base = np.ascontiguousarray(conversion.base, np.int64)
         self.nbins = int(selection.nbins)
+        # Largest |time| / step of a counted event or a bin edge: below 1e8 the bin estimate
+        # of the numpy path is exact (see hstlc.kernels.REUSE_BINS).
+        reach = max(np.abs(self.gti_edges).max(initial=0.0),
+                    abs(float(selection.origin)) + abs(float(selection.step)) * self.nbins)
+        if selection.step > 0 and np.isfinite(reach) and reach / selection.step < 1e8:
+            self.flags |= kernels.REUSE_BINS
         self.ncells, self.depth = self.cells.count, self.layers.shape[0]
         self.sdqflags = int(selection.sdqflags)
+        self.type_codes = np.array([max(code, 0) for code in self.types], np.int64)
+        self.covered = np.ascontiguousarray(self.cells.covered, np.bool_)
         self._local = threading.local()
 
     @staticmethod
@@ -499,12 +510,11 @@ class _CompiledKernel:
         """Why this table / selection / conversion needs the numpy path; None if it does not."""
         k = self.k
         for row, name in enumerate(_KERNEL_COLUMNS):
-            code = int(self.layout[row, 1])
-            if self.layout[row, 0] < 0 and name != "WAVELENGTH":
+            if self.layout[row] < 0 and name != "WAVELENGTH":
                 return f"no {name} column"
-            if self.layout[row, 0] >= 0 and code < 0:
+            if self.layout[row] >= 0 and self.types[row] < 0:
                 return f"column {name} has a type the kernel does not read"
-        if self.layout[k.DQ, 1] in (k.F4, k.F8):
+        if self.types[k.DQ] in (k.F4, k.F8):
             return "DQ is not an integer column"
         if not 0 <= self.sdqflags < 2**63:
             return f"SDQFLAGS {self.sdqflags} is not a non-negative 64-bit integer"
@@ -513,7 +523,8 @@ class _CompiledKernel:
                 return "the conversion is not a ConversionLookup"
             if (self.flags & k.CONVERSION_BY_GROUP) and self.conversion.size.size < len(self.groups):
                 return "the conversion has fewer groups than the boxes"
-        if self.gti.size < 2 or np.any(np.diff(self.gti) < 0):
+        if (self.gti_edges.size < 2 or np.isnan(self.gti_edges).any()
+                or np.any(np.diff(self.gti_edges) < 0)):
             return "the GTIs are empty or not sorted"
         if self.nbins < 1:
             return "no time bin"
@@ -522,7 +533,7 @@ class _CompiledKernel:
     def check_columns(self, table: EventTable) -> str | None:
         """Why the table's columns need the numpy path (scaled or vector columns)."""
         for row, name in enumerate(_KERNEL_COLUMNS):
-            if self.layout[row, 0] < 0:
+            if self.layout[row] < 0:
                 continue
             spelled = table.column(name)
             if spelled in table.scaling:
@@ -534,8 +545,8 @@ class _CompiledKernel:
     def _state(self) -> tuple[np.ndarray, np.ndarray]:
         local = self._local
         if not hasattr(local, "sums"):
-            local.sums = np.zeros((3, self.ncells * self.nbins + self.k.LANES))
-            local.ranges = np.empty((4, self.depth, len(self.groups) + 1, self.k.LANES))
+            local.sums = np.zeros((3, self.ncells * self.nbins))
+            local.ranges = np.empty((4, self.depth, len(self.groups), self.k.LANES))
             local.ranges[0::2] = np.inf
             local.ranges[1::2] = -np.inf
         return local.sums, local.ranges
@@ -543,18 +554,18 @@ class _CompiledKernel:
     def __call__(self, raw: np.ndarray, count: int) -> _BlockPart:
         sums, ranges = self._state()
         kmin, kmax = self.k.accumulate_block(
-            raw, count, self.rowsize, self.layout, self.cuts, self.sdqflags, self.nbins,
-            self.airglow, self.gti, self.cells.edges, self.layers, self.cell_group,
-            self.table, self.conv64, self.conv32, self.conv_base, self.flags,
+            raw, count, self.rowsize, self.type_codes, self.layout, self.flags, self.cuts,
+            self.sdqflags, self.nbins, self.airglow, self.gti_edges, self.cells.edges, self.covered,
+            self.layers, self.cell_group, self.table, self.conv64, self.conv32, self.conv_base,
             self.column_map, sums, ranges)
         part = None
         if kmax >= kmin:
-            cells = sums[:, : self.ncells * self.nbins].reshape(3, self.ncells, self.nbins)
+            cells = sums.reshape(3, self.ncells, self.nbins)
             part = cells[:, :, kmin: kmax + 1].copy()
             cells[:, :, kmin: kmax + 1] = 0.0
         spans = np.empty((4, self.depth, len(self.groups)))
-        spans[0::2] = ranges[0::2, :, :-1].min(axis=-1)
-        spans[1::2] = ranges[1::2, :, :-1].max(axis=-1)
+        spans[0::2] = ranges[0::2].min(axis=-1)
+        spans[1::2] = ranges[1::2].max(axis=-1)
         ranges[0::2] = np.inf
         ranges[1::2] = -np.inf
         return _BlockPart(int(kmin), int(kmax), part, spans)
@@ -647,8 +658,8 @@ def accumulate_boxes(
         compiled, reason = _compiled(table, boxes, groups, selection, conversion, columns_map,
                                      x_scale, want_x_range)
         if compiled is not None:
-            parts = map_raw_blocks(table, compiled, block_rows=block_rows, threads=threads)
-            return compiled.reduce(parts, boxes)
+            blocks = map_raw_blocks(table, compiled, block_rows=block_rows, threads=threads)
+            return compiled.reduce(blocks, boxes)
         if engine == "kernel":
             raise ValueError(f"{table.path.name}: the compiled kernel cannot be used: {reason}")
     kernel = _BoxKernel(boxes, groups, selection, conversion, columns_map, x_scale, block_rows,
