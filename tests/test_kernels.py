@@ -121,8 +121,8 @@ def scenarios(draw: st.DrawFn) -> dict:
     wlim = draw(st.sampled_from(WLIM))
     airglow = tuple(draw(st.lists(st.sampled_from(WINDOWS), max_size=7, unique=True)))
     ngti = draw(st.sampled_from([1, 1, 2, 3, 12]))  # 12: more than 16 edges
-    cuts = np.sort(np.random.default_rng(seed).choice(np.arange(1, 200), 2 * ngti,
-                                                       replace=False)) * 0.5
+    cuts = np.sort(np.array(draw(st.lists(st.integers(1, 199), min_size=2 * ngti,
+                                          max_size=2 * ngti, unique=True)), dtype=float)) * 0.5
     if draw(st.booleans()) and ngti > 1:  # touching intervals
         cuts[2] = cuts[1]
     gti = cuts.reshape(-1, 2)
