@@ -210,7 +210,8 @@ def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str
     with session_scope(engine_for(config.database_url)) as session:
         stale = session.scalars(select(Metadata).where(Metadata.filename.in_(names))).all()
         products = {Path(o.individual_path, o.individual_filename) for o in
-                    (row.output for row in stale) if o is not None and o.individual_filename}
+                    (row.output for row in stale)
+                    if o is not None and o.individual_path and o.individual_filename}
         for row in stale:
             session.delete(row)
         for path in files:
