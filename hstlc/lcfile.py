@@ -211,11 +211,18 @@ def provenance_cards(meta: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
     if meta.get("fluxcal_files"):
         cards.append(("FLUXFILE", ",".join(meta["fluxcal_files"]), "flux calibration files"))
     sha = meta.get("input_sha256", {})
-    for n, name in enumerate(meta.get("input_files", []), start=1):
+    inputs = list(meta.get("input_files", []))
+    # FITS keywords have 8 characters: INFILEnn holds 99 inputs. A composite of more
+    # files lists every one in its MEMBERS extension; the header says how many there are.
+    cards.append(("NINFILES", len(inputs), "number of input files"))
+    for n, name in enumerate(inputs[:MAX_INPUT_CARDS], start=1):
         cards.append((f"INFILE{n:02d}", name, "input file"))
         if name in sha:
             cards.append((f"INSHA{n:02d}", sha[name], "sha256 of the input file"))
     return cards
+
+
+MAX_INPUT_CARDS = 99
 
 
 def software_cards() -> list[tuple[str, Any, str]]:

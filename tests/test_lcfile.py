@@ -109,3 +109,15 @@ def test_unreadable(tmp_path):
     bad.write_text("not fits")
     with pytest.raises(UnreadableFileError, match="bad_curve.fits"):
         read_lightcurve(bad)
+
+
+def test_more_than_99_inputs_keep_fits_keywords_standard(tmp_path):
+    """A composite of 50 FUV pairs has 100+ inputs: no 9-character keyword is written."""
+    from hstlc.lcfile import provenance_cards
+
+    names = [f"lb{n:05d}q_corrtag_a.fits" for n in range(150)]
+    cards = provenance_cards({"input_files": names, "input_sha256": dict.fromkeys(names, "0" * 64)})
+    keys = [key for key, _, _ in cards]
+    assert all(len(key) <= 8 for key in keys)
+    assert ("NINFILES", 150, "number of input files") in cards
+    assert keys.count("INFILE99") == 1 and "INFILE100" not in keys
