@@ -73,7 +73,8 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
         if item.get("path"):
             print(f"  composite {item['path']} ({item.get('members')} members)")
         else:
-            print(f"  composite {'/'.join(item['key'])} not written: {item.get('reported') or 'no member left'}")
+            why = item.get("reported") or "no member left"
+            print(f"  composite {'/'.join(item['key'])} not written: {why}")
     for key, why in composites.get("failed", {}).items():
         print(f"  FAILED composite {key}: {why}")
     print(f"results: lightcurves in {settings.outputs_dir}, composites in {settings.composite_dir}, "
@@ -86,13 +87,21 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
 
 
 def _nothing_to_do(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
-    """The summary of a run with nothing to do, decided by the catalogue without Prefect."""
+    """The summary of a run with nothing to do, decided by the catalogue without Prefect.
+
+    Only files whose names the catalogue knows are hashed here (to tell a duplicate from
+    a changed file); a new name means work, left to the flow.
+    """
     if args.force or getattr(args, "all", False):
         return None
-    from hstlc.pipeline import PipelineConfig
+    from hstlc.pipeline import PipelineConfig, catalogued, discover, refused
     from hstlc.steps import plan_ingest
 
-    plan = plan_ingest(PipelineConfig.from_settings(settings))
+    config = PipelineConfig.from_settings(settings)
+    names = [p.name for job in discover(config.layout.ingest).jobs for p in job.files]
+    if set(names) - set(catalogued(config, names)) - set(refused(config, names)):
+        return None  # a file the catalogue has never seen: the flow hashes it, once
+    plan = plan_ingest(config)
     if plan.todo:
         return None
     return {"ingested": [], "rejected": {}, "failed": {}, "mode": "no flow run needed",

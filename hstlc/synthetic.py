@@ -759,6 +759,19 @@ def _x1d_cos_hdu(stripes: Sequence[_Stripe], truths: Sequence[SegmentTruth], exp
     return _table_hdu(columns, data, hdr, len(stripes))
 
 
+def _exposure(
+    directory: str | os.PathLike[str], seed: int, flare: Any, sinusoid: Any, gti: Any, exptime: float
+) -> tuple[Path, np.random.Generator, Any, Any, np.ndarray, float]:
+    """What every builder starts from: its folder, generator, signals, GTIs and live time."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    flare, sinusoid = _coerce(flare, Flare), _coerce(sinusoid, Sinusoid)
+    gti_arr = _as_gti(gti, exptime)
+    _check_flare(flare, gti_arr)
+    live = float(np.sum(gti_arr[:, 1] - gti_arr[:, 0]))
+    return folder, np.random.default_rng(seed), flare, sinusoid, gti_arr, live
+
+
 def _coerce(value: Any, cls: type) -> Any:
     return cls(**value) if isinstance(value, Mapping) else value
 
@@ -781,13 +794,8 @@ def _build_cos(directory: str | os.PathLike[str], rootname: str, *, detector: st
                n_events: int | None, epsilon_scatter: float, bad_dq_fraction: float,
                benign_dq_fraction: float, header_overrides: Mapping[str, Any],
                transform: Transform | None = None) -> dict[str, Any]:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    flare, sinusoid = _coerce(flare, Flare), _coerce(sinusoid, Sinusoid)
-    gti_arr = _as_gti(gti, exptime)
-    _check_flare(flare, gti_arr)
-    live = float(np.sum(gti_arr[:, 1] - gti_arr[:, 0]))
+    directory, rng, flare, sinusoid, gti_arr, live = _exposure(directory, seed, flare, sinusoid,
+                                                                gti, exptime)
     stripes = [s for group in files.values() for s in group]
     rates = _rates(source_rate, [s.name for s in stripes])
     bkg_rows = _background_rows(header_stripes)
@@ -1189,13 +1197,8 @@ def build_stis_tag(directory: str | os.PathLike[str], rootname: str = "oc5r01abq
     spec = dict(_STIS_MODES[(mode, detector)])
     spec.update({k: v for k, v in (("opt_elem", opt_elem), ("cenwave", cenwave),
                                    ("aperture", aperture)) if v is not None})
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    flare, sinusoid = _coerce(flare, Flare), _coerce(sinusoid, Sinusoid)
-    gti_arr = _as_gti(gti, exptime)
-    _check_flare(flare, gti_arr)
-    live = float(np.sum(gti_arr[:, 1] - gti_arr[:, 0]))
+    directory, rng, flare, sinusoid, gti_arr, live = _exposure(directory, seed, flare, sinusoid,
+                                                                gti, exptime)
     geometry = _stis_orders(mode, spec, n_orders, order_spacing)
     keys = [g[0] for g in geometry] or [0]
     if isinstance(source_rate, Mapping):
