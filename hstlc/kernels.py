@@ -196,6 +196,25 @@ def _column(xs):  # type: ignore[no-untyped-def]
     return np.int64(-9223372036854775807 - 1)
 
 
+@numba.njit(inline="always")
+def _bin_of(t, origin, step, nbins):  # type: ignore[no-untyped-def]
+    """Bin index of time ``t`` (clipped to the grid) and the unclipped bin's edges.
+
+    As the numpy path: the estimate ``(t - origin) / step``, made exact near an edge.
+    """
+    q = (t - origin) / step
+    k = np.int64(q)
+    fraction = q - k
+    if fraction < 1e-6 or fraction > 1.0 - 1e-6:
+        k = np.int64(np.floor(q))
+        if t < origin + step * k:
+            k -= 1
+        if t >= origin + step * (k + 1):
+            k += 1
+    start, stop = origin + step * k, origin + step * (k + 1)
+    return min(max(k, 0), nbins - 1), start, stop
+
+
 @numba.njit(cache=True, nogil=True)
 def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, nbins,
                      windows, gti, edges, covered, layers, cell_group, table, conv64, conv32,
@@ -341,17 +360,7 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
                 if (t >= bin_start) & (t < bin_stop):  # the previous event's bin
                     k = bin_k
                 else:
-                    q = (t - origin) / step  # as the numpy path: estimate, exact near edges
-                    k = np.int64(q)
-                    fraction = q - k
-                    if fraction < 1e-6 or fraction > 1.0 - 1e-6:
-                        k = np.int64(np.floor(q))
-                        if t < origin + step * k:
-                            k -= 1
-                        if t >= origin + step * (k + 1):
-                            k += 1
-                    start, stop = origin + step * k, origin + step * (k + 1)
-                    k = min(max(k, 0), nbins - 1)
+                    k, start, stop = _bin_of(t, origin, step, nbins)
                     if reuse_bins & (t >= start) & (t < stop):
                         bin_start, bin_stop, bin_k = start, stop, k
                 kmin, kmax = min(kmin, k), max(kmax, k)
@@ -376,17 +385,7 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
             if (t >= bin_start) & (t < bin_stop):  # the previous event's bin
                 k = bin_k
             else:
-                q = (t - origin) / step  # as the numpy path: estimate, exact near edges
-                k = np.int64(q)
-                fraction = q - k
-                if fraction < 1e-6 or fraction > 1.0 - 1e-6:
-                    k = np.int64(np.floor(q))
-                    if t < origin + step * k:
-                        k -= 1
-                    if t >= origin + step * (k + 1):
-                        k += 1
-                start, stop = origin + step * k, origin + step * (k + 1)
-                k = min(max(k, 0), nbins - 1)
+                k, start, stop = _bin_of(t, origin, step, nbins)
                 if reuse_bins & (t >= start) & (t < stop):
                     bin_start, bin_stop, bin_k = start, stop, k
             kmin, kmax = min(kmin, k), max(kmax, k)
