@@ -5,8 +5,8 @@ pipeline picks by itself) it measures the wall time of the flow run, datasets pe
 minute, and the orchestration overhead: wall time / the summed time spent inside the
 hstlc library calls, both as each call's own clock says (inflated when threads share two
 cores) and against the library time of a serial baseline run of the same datasets
-without Prefect (the figure the target applies to).  One Prefect temporary server serves every run (its start-up is
-reported apart).  Prints a table and writes ``bench/results/pipeline.json``.
+without Prefect (the figure the target applies to).  One Prefect temporary server serves
+every run (its start-up is reported apart).  Prints a table and writes ``bench/results/pipeline.json``.
 
     python bench/pipeline.py                 # N = 50 and 500
     python bench/pipeline.py --sizes 20      # a quick look
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
                     print(f"N={size:4d} {label:18s} -> {row['mode']:18s} wall {row['wall_s']:7.1f} s"
                           f"  library {row['library_s']:7.1f} s  {row['datasets_per_min']:7.1f}/min"
-                          f"  overhead {row['overhead']:.2f} (vs serial library time {row['overhead_vs_serial']:.2f})",
+                          f"  overhead {row['overhead']:.2f}"
+                          f" (vs serial library time {row['overhead_vs_serial']:.2f})",
                           flush=True)
                     shutil.rmtree(home, ignore_errors=True)
     print(f"\nPrefect temporary server start: {server_start:.1f} s (not in the walls above)")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from prefect import flow
+from prefect import State, flow
 
 from flows.composite import composite
 from flows.ingest import ingest, run_plan
@@ -21,9 +21,9 @@ def hstlc_pipeline(
 ) -> Any:
     """The whole job: ingest new data, then rebuild the composites it touched."""
     settings = load_settings()
-    state = ingest.with_options(task_runner=task_runner_for(settings))(
+    state = cast(State, ingest.with_options(task_runner=task_runner_for(settings))(
         force=force, batch_size=batch_size, return_state=True
-    )
+    ))
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BaseException):  # the ingest itself broke (not one dataset)
         raise summary

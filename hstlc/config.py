@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import (
     BaseModel,
     Field,
@@ -38,8 +39,6 @@ from pydantic_settings import (
     SettingsError,
     YamlConfigSettingsSource,
 )
-
-import yaml
 
 from hstlc.errors import ConfigurationError
 

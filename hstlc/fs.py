@@ -220,7 +220,8 @@ def sha256_file(path: Path, block: int = 1 << 22) -> str:
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place on success.
 
-    The temporary path does not exist yet: the caller writes it.  On error the temporary file is removed and ``final`` is left as it was.
+    The temporary path does not exist yet: the caller writes it.  On error the temporary
+    file is removed and ``final`` is left as it was.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)

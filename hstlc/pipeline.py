@@ -139,7 +139,9 @@ def discover(folder: Path) -> Discovery:
     unrecognised and left where they are; an x1d without event files is an orphan.
     """
     folder = Path(folder)
-    paths = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
+    if not folder.is_dir():
+        return Discovery((), (), ())
+    paths = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
     jobs, unrecognised, orphans = [], [], []
     for rootname, group in group_dataset_files(paths).items():
         for other in group.unrecognised:

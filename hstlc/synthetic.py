@@ -58,7 +58,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from astropy.io import fits
@@ -534,7 +534,7 @@ class _Signal:
 
 
 def _cos_events(rng: np.random.Generator, stripes: Sequence[_Stripe], rates: Sequence[float],
-                flare_counts: Sequence[int], bkg_rate: float, bkg_rows: tuple[float, float],
+                flare_counts: Sequence[int] | np.ndarray, bkg_rate: float, bkg_rows: tuple[float, float],
                 sig: _Signal, fuv: bool) -> tuple[dict[str, np.ndarray], np.ndarray, list[int]]:
     """Events of one corrtag file: sources (+flares) of ``stripes`` and one background."""
     times, xs, ys, waves, comps, n_src = [], [], [], [], [], []
@@ -703,7 +703,8 @@ def _cos_ext1_cards(*, rootname: str, stripes: Sequence[_Stripe], date_cards: li
 def _split_overrides(overrides: Mapping[str, Any], ext_keys: set[str]
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Overrides for (primary, ext 1): a key goes where it lives; None deletes it everywhere."""
-    primary, ext = {}, {}
+    primary: dict[str, Any] = {}
+    ext: dict[str, Any] = {}
     for key, value in overrides.items():
         key = key.upper()
         if value is None:
@@ -760,8 +761,9 @@ def _x1d_cos_hdu(stripes: Sequence[_Stripe], truths: Sequence[SegmentTruth], exp
 
 
 def _exposure(
-    directory: str | os.PathLike[str], seed: int, flare: Any, sinusoid: Any, gti: Any, exptime: float
-) -> tuple[Path, np.random.Generator, Any, Any, np.ndarray, float]:
+    directory: str | os.PathLike[str], seed: int, flare: Flare | Mapping | None,
+    sinusoid: Sinusoid | Mapping | None, gti: Any, exptime: float,
+) -> tuple[Path, np.random.Generator, Flare | None, Sinusoid | None, np.ndarray, float]:
     """What every builder starts from: its folder, generator, signals, GTIs and live time."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -772,7 +774,10 @@ def _exposure(
     return folder, np.random.default_rng(seed), flare, sinusoid, gti_arr, live
 
 
-def _coerce(value: Any, cls: type) -> Any:
+_S = TypeVar("_S")
+
+
+def _coerce(value: _S | Mapping | None, cls: type[_S]) -> _S | None:
     return cls(**value) if isinstance(value, Mapping) else value
 
 
@@ -1212,7 +1217,11 @@ def build_stis_tag(directory: str | os.PathLike[str], rootname: str = "oc5r01abq
         rates, background_rate = [r * scale for r in rates], background_rate * scale
     flare_split = _split_counts(rng, n_flare_total, rates if sum(rates) > 0 else [1] * len(rates))
 
-    t_parts, x_parts, y_parts, comp_parts, order_parts = [], [], [], [], []
+    t_parts: list[np.ndarray] = []
+    x_parts: list[np.ndarray] = []
+    y_parts: list[np.ndarray] = []
+    comp_parts: list[np.ndarray] = []
+    order_parts: list[np.ndarray] = []
     orders: dict[int, OrderTruth] = {}
     for k, rate in enumerate(rates):
         t_src = _source_times(rng, rate, gti_arr, sinusoid)
@@ -1222,8 +1231,8 @@ def build_stis_tag(directory: str | os.PathLike[str], rootname: str = "oc5r01abq
             sporder, a2c, extr, bk1s, bk2s, bk1o, bk2o, wave = geometry[k]
             shape = _shape(1024)
             pmf = shape / shape.sum()
-            x = 2 * _sample_pmf(rng, pmf, n) + rng.integers(0, 2, n)
-            y = 2 * (a2c + shifta2) + _truncated_normal(rng, n, extr / 2.5, extr - 1.5)
+            x: np.ndarray = 2 * _sample_pmf(rng, pmf, n) + rng.integers(0, 2, n)
+            y: np.ndarray = 2 * (a2c + shifta2) + _truncated_normal(rng, n, extr / 2.5, extr - 1.5)
             sens = (rate if rate > 0 else 1.0) * pmf / flat_flux
             orders[sporder] = OrderTruth(sporder, a2c, extr, bk1s, bk2s, bk1o, bk2o, wave,
                                          sens, pmf, rate, t_src.size, int(flare_split[k]))

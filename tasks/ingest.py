@@ -59,7 +59,9 @@ def move_files(state: DatasetState, config: PipelineConfig) -> DatasetState:
 
 
 @task(name="ingest-batch", task_run_name="batch-{states[0].rootname}+{batch_len}", **RETRY_OPTIONS)
-def process_batch(states: list[DatasetState], config: PipelineConfig, batch_len: int = 0) -> list[DatasetState]:
+def process_batch(
+    states: list[DatasetState], config: PipelineConfig, batch_len: int = 0
+) -> list[DatasetState]:
     """The same per-dataset steps, in sequence, for a batch of datasets.
 
     Each dataset's outcome is recorded in the catalogue as it finishes, so a retry of

@@ -99,7 +99,7 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
     rejected = {o.rootname: f"{o.state.reason}: {o.state.detail}" for o in outcomes
                 if o.state is not None and o.state.status == REJECTED}
     failed = {o.rootname: o.error for o in outcomes if o.error is not None}
-    failed.update({o.rootname: o.state.detail for o in outcomes
+    failed.update({o.rootname: o.state.detail or "failed" for o in outcomes
                    if o.state is not None and o.state.status == FAILED})
     # Groups to rebuild: those that gained a member, and those that lost one (a dataset
     # refused after its header was read, e.g. when re-processed).

@@ -129,7 +129,8 @@ def test_invalid_setting_on_the_command_line_is_one_line_without_traceback(home,
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("key", "value"), [("HSTLC_PLOT_DIR", "{home}"), ("HSTLC_OUTPUTS_DIR", "{home}/ingest"),
+@pytest.mark.parametrize(("key", "value"), [("HSTLC_PLOT_DIR", "{home}"),
+                                            ("HSTLC_OUTPUTS_DIR", "{home}/ingest"),
                                             ("HSTLC_COMPOSITE_DIR", "{home}")])
 def test_product_folders_may_not_hold_inputs(home, monkeypatch, key, value):
     monkeypatch.setenv(key, value.format(home=home))

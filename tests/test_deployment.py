@@ -127,7 +127,8 @@ def test_served_adhoc_target_deployment_runs(tmp_path):
         outputs = session.execute(select(Outputs.individual_filename, Outputs.composite_filename)).all()
     engine.dispose()
     assert names == {"lb1c02nuq_corrtag.fits", "lb1c02nuq_x1d.fits"}
-    assert outputs == [("lb1c02nuq_curve.fits", "hlsp_hstlc_hst_cos-nuv_deploystar_g185m_1882_psa_v1_sci.fits")]
+    assert outputs == [("lb1c02nuq_curve.fits",
+                        "hlsp_hstlc_hst_cos-nuv_deploystar_g185m_1882_psa_v1_sci.fits")]
 
 
 def test_prefect_yaml_entrypoints_and_schedules_load():

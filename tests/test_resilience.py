@@ -79,7 +79,8 @@ def test_a_dataset_failing_in_a_batch_fails_alone(config, monkeypatch):
         return original(state, cfg)
 
     broken.__name__ = "lightcurve"
-    monkeypatch.setattr(steps, "INGEST_STEPS", tuple(broken if s is original else s for s in steps.INGEST_STEPS))
+    patched = tuple(broken if s is original else s for s in steps.INGEST_STEPS)
+    monkeypatch.setattr(steps, "INGEST_STEPS", patched)
     _, states = run(config)
     outcome = {s.rootname: s.status for s in states}
     assert outcome == {"lb1c01nuq": DONE, "lb1c02nuq": FAILED, "lb1c03nuq": DONE}
