@@ -153,6 +153,28 @@ def test_prefect_yaml_entrypoints_and_schedules_load():
     CronSchedule(cron=spec["deployments"][0]["schedules"][0]["cron"], timezone="UTC")
 
 
+def test_prefect_yaml_agrees_with_the_served_deployments():
+    """Both ways of deploying run the same flows, with the same names, tags and schedule."""
+    import yaml
+
+    from deployments.serve import DEPLOYMENTS
+    from hstlc.config import Settings
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "prefect.yaml").read_text())
+    settings = Settings(home_dir=Path("unused"))
+    served = {d.name: d for d in (make(settings) for make in DEPLOYMENTS)}
+    assert set(served) == {d["name"] for d in spec["deployments"]}
+    crons = {}
+    for entry in spec["deployments"]:
+        deployment = served[entry["name"]]
+        assert deployment.entrypoint == entry["entrypoint"]
+        assert sorted(deployment.tags) == sorted(entry["tags"])
+        assert deployment.description == entry["description"]
+        crons[entry["name"]] = [s["cron"] for s in entry.get("schedules", [])]
+        assert [s.schedule.cron for s in deployment.schedules or []] == crons[entry["name"]]
+    assert crons["nightly"] == [settings.nightly_cron]  # the default schedule, both ways
+
+
 @pytest.mark.parametrize("script", ["hstlc_pipeline", "ingest_hstlc"])
 def test_2016_named_pipeline_scripts_are_installed(script):
     result = subprocess.run([str(BIN / script), "--help"], capture_output=True, text=True, timeout=120)
