@@ -196,12 +196,18 @@ def _command_plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
 # -- entry points -------------------------------------------------------------------------
 
 
+def _print_error(error: Exception) -> None:
+    """Each line of an error on stderr, prefixed with the program name."""
+    for line in str(error).splitlines() or [type(error).__name__]:
+        print(f"hstlc: {line}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace, command_name: str | None = None) -> int:
     """Load settings, set up logging, call the handler, turn errors into exit codes."""
     try:
         settings = load_settings()
     except ConfigurationError as error:
-        print(f"hstlc: {error}", file=sys.stderr)
+        _print_error(error)
         return EXIT_USAGE
     name = command_name or args.command_name
     if name is not None:
@@ -220,7 +226,7 @@ def run(args: argparse.Namespace, command_name: str | None = None) -> int:
     try:
         return int(args.handler(args, settings))
     except ConfigurationError as error:
-        print(f"hstlc: {error}", file=sys.stderr)
+        _print_error(error)
         return EXIT_USAGE
     except HstlcError as error:
         logger.error("%s", error)

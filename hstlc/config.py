@@ -17,7 +17,9 @@ plain values; library functions never read them on their own.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,6 +46,9 @@ from hstlc.errors import ConfigurationError
 
 ENV_PREFIX = "HSTLC_"
 CONFIG_ENV = "HSTLC_CONFIG"
+SECRET_KEYS = frozenset({"db_connection_string"})
+
+logger = logging.getLogger(__name__)
 DEFAULT_CONFIG_FILE = "hstlc.yaml"
 
 #: Folder keys and their default name under ``home_dir``.
@@ -180,7 +185,7 @@ class Settings(BaseSettings):
 
         try:
             make_url(text)
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
             raise ValueError(
                 "a SQLAlchemy database URL such as sqlite:///path/hstlc.db or "
                 "postgresql+psycopg2://user:password@host:5432/hstlc"
@@ -261,7 +266,7 @@ def mask_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is still a secret: show only its scheme
-        return url.split(":", 1)[0] + "://***"
+        return url.split("://", 1)[0] + "://***" if "://" in url else "***"
 
 
 def _env_name(loc: tuple[Any, ...]) -> str:
@@ -275,6 +280,8 @@ def describe_validation_error(error: ValidationError) -> str:
         loc = tuple(part for part in item.get("loc", ()) if part != "__root__")
         key = ".".join(str(part) for part in loc) or "settings"
         value = item.get("input")
+        if loc and loc[0] in SECRET_KEYS and value is not None:  # never echo a password
+            value = mask_url(value.get_secret_value() if isinstance(value, SecretStr) else str(value))
         message = item.get("msg", "invalid").removeprefix("Value error, ")
         message = message.removeprefix("Input should be ")
         if item.get("type") == "extra_forbidden":
@@ -286,8 +293,27 @@ def describe_validation_error(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def unknown_environment_keys(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``HSTLC_*`` variables that name no setting (a typo is otherwise silently ignored).
+
+    Examples
+    --------
+    >>> unknown_environment_keys({"HSTLC_HOME_DIR": "x", "HSTLC_HOMEDIR": "y", "PATH": "/bin"})
+    ['HSTLC_HOMEDIR']
+    """
+    environ = os.environ if environ is None else environ
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {CONFIG_ENV}
+    return sorted(key for key in environ if key.upper().startswith(ENV_PREFIX)
+                  and key.upper().split("__", 1)[0] not in known)
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings; raise :class:`ConfigurationError` with a readable message."""
+    """Read the settings; raise :class:`ConfigurationError` with a readable message.
+
+    ``HSTLC_*`` variables that name no setting are logged as a warning.
+    """
+    for key in unknown_environment_keys():
+        logger.warning("environment variable %s names no hstlc setting; ignored", key)
     try:
         return Settings(**overrides)
     except ValidationError as error:

@@ -51,9 +51,34 @@ def test_malformed_yaml_is_one_clear_error(home, tmp_path, text):
 
 
 def test_database_url_is_validated(home, monkeypatch):
-    monkeypatch.setenv("HSTLC_DB_CONNECTION_STRING", "notaurl")
-    with pytest.raises(ConfigurationError, match="HSTLC_DB_CONNECTION_STRING.*'notaurl'.*SQLAlchemy"):
+    monkeypatch.setenv("HSTLC_DB_CONNECTION_STRING", "notaurl")  # shown masked: it may hold a password
+    with pytest.raises(ConfigurationError, match=r"HSTLC_DB_CONNECTION_STRING.*'\*\*\*'.*SQLAlchemy"):
         load_settings()
+
+
+def test_invalid_database_url_never_shows_its_password(home, monkeypatch, capsys):
+    monkeypatch.setenv("HSTLC_DB_CONNECTION_STRING", "postgresql://bob:s3cretpw@host:port/db")
+    assert main(["config", "show"]) == 2
+    err = capsys.readouterr().err
+    assert "s3cretpw" not in err and "bob" not in err
+    assert "HSTLC_DB_CONNECTION_STRING" in err and "SQLAlchemy database URL" in err
+
+
+def test_misspelt_environment_variable_is_reported(home, monkeypatch, caplog):
+    monkeypatch.setenv("HSTLC_WOKERS", "3")
+    monkeypatch.setenv("HSTLC_HLSP__LEAD", "A. Person")  # a nested key is known
+    settings = load_settings()
+    assert settings.workers != 3 and settings.hlsp.lead == "A. Person"
+    assert "HSTLC_WOKERS names no hstlc setting" in caplog.text
+    assert "HSTLC_HLSP__LEAD" not in caplog.text
+
+
+def test_several_invalid_values_each_get_a_prefixed_line(home, monkeypatch, capsys):
+    monkeypatch.setenv("HSTLC_WORKERS", "0")
+    monkeypatch.setenv("HSTLC_LIGHTCURVE_STEP", "abc")
+    assert main(["config", "show"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("hstlc: invalid setting") for line in lines)
 
 
 def test_unreachable_database_is_one_line(home, monkeypatch, capsys, caplog):
