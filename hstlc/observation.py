@@ -21,6 +21,7 @@ reads such a group.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -163,6 +164,17 @@ def extension_for(field: str) -> int:
     return KEYWORDS[field][1]
 
 
+@functools.cache
+def _catalogue_widths() -> dict[str, int]:
+    """Widths of the catalogue's text columns that hold header values (by field name)."""
+    from sqlalchemy import String
+
+    from hstlc.db.models import Metadata
+
+    return {column.name: int(column.type.length) for column in Metadata.__table__.columns
+            if column.name in KEYWORDS and isinstance(column.type, String) and column.type.length}
+
+
 class _HeaderReader:
     """Look keywords up in ext 0 and ext 1 and convert them, naming file and keyword on error."""
 
@@ -199,6 +211,9 @@ class _HeaderReader:
         text = None if value is None else str(value).strip()
         if required and not text:
             raise self._missing(field)
+        limit = _catalogue_widths().get(field)
+        if text and limit is not None and len(text) > limit:
+            raise self._bad(field, text, f"at most {limit} characters (the catalogue's width)")
         return text or None
 
     def number(self, field: str, *, required: bool = False) -> float | None:

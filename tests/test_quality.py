@@ -298,3 +298,16 @@ def test_builder_pair_with_one_bad_segment(tmp_path: Path) -> None:
         hdulist[1].header["EXPFLAG"] = "INTERRUPTED"
     verdict = check_dataset([out["corrtag_a"], out["corrtag_b"], out["x1d"]])
     assert verdict.reason == BAD_EXPFLAG and verdict.filename == out["corrtag_b"].name
+
+
+def test_header_value_wider_than_the_catalogue_is_refused(tmp_path: Path) -> None:
+    """A value the catalogue cannot hold is refused the same way on SQLite and PostgreSQL."""
+    long_name = "A-VERY-LONG-TARGET-NAME-" * 3  # 72 characters (CONTINUE cards)
+    path = make_events(tmp_path / "lb1c01afq_corrtag_a.fits", np.array([1.0, 2.0]),
+                       primary={"TARGNAME": long_name})
+    verdict = check_file(path)
+    assert verdict.reason == MISSING_KEYWORD
+    assert "TARGNAME" in verdict.detail and "at most 64 characters" in verdict.detail
+    fine = make_events(tmp_path / "lb1c01agq_corrtag_a.fits", np.array([1.0, 2.0]),
+                       primary={"TARGNAME": long_name[:64]})
+    assert check_file(fine).ok
