@@ -28,6 +28,8 @@ def tables_to_reset(table: str | None, *, keep_bad_data: bool = False) -> list[s
     """The tables a reset of ``table`` (or of all, when ``None``) empties."""
     if table is not None and table not in TABLES:
         raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
+    if table == "bad_data" and keep_bad_data:
+        raise ValueError("--keep-bad-data contradicts resetting the bad_data table")
     chosen = list(TABLES) if table is None else [table, *DEPENDENTS.get(table, ())]
     if keep_bad_data:
         chosen = [name for name in chosen if name != "bad_data"]
@@ -80,10 +82,16 @@ def plan_filesystem_reset(layout: Layout) -> FilesystemPlan:
                 continue
             taken.add(source.name)
             plan.moves.append((source, layout.ingest / source.name))
-    for folder in (layout.outputs, layout.plots):
-        if folder.is_dir():
+    folders = [f.resolve() for f in _product_folders(layout) if f.is_dir()]
+    for folder in folders:  # a folder inside another (outputs/composite) goes with it
+        if not any(folder != other and folder.is_relative_to(other) for other in folders):
             plan.removals.extend(sorted(folder.iterdir()))
     return plan
+
+
+def _product_folders(layout: Layout) -> tuple[Path, ...]:
+    """outputs/, plots/ and the composite folder (wherever it is configured)."""
+    return (layout.outputs, layout.plots, layout.composite)
 
 
 def apply_filesystem_reset(layout: Layout, plan: FilesystemPlan) -> None:
@@ -94,12 +102,12 @@ def apply_filesystem_reset(layout: Layout, plan: FilesystemPlan) -> None:
         logger.info("moved %s -> %s", source, target)
     for path, why in plan.kept:
         logger.warning("kept %s: %s", path, why)
-    roots = (layout.outputs.resolve(), layout.plots.resolve())
+    roots = tuple(folder.resolve() for folder in _product_folders(layout))
     kept = [p.resolve() for p in (layout.ingest, layout.filesystem, layout.bad_data,
                                   layout.download, layout.logs)]
     for path in plan.removals:
         if not any(path.resolve().is_relative_to(root) for root in roots):
-            raise ValueError(f"refusing to remove {path}: not under outputs/ or plots/")
+            raise ValueError(f"refusing to remove {path}: not in a product folder")
         if any(folder.is_relative_to(path.resolve()) for folder in kept):
             raise ValueError(f"refusing to remove {path}: it holds input or log folders")
         if path.is_dir() and not path.is_symlink():

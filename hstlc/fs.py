@@ -13,6 +13,7 @@ Layout under ``home_dir`` (each folder configurable, created on demand)::
 from __future__ import annotations
 
 import errno
+import functools
 import grp
 import hashlib
 import logging
@@ -130,6 +131,16 @@ def target_dir(root: Path, targname: str) -> Path:
     return path
 
 
+@functools.cache
+def _group_id(group: str) -> int | None:
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        logger.warning("permission group %r does not exist on this machine; group left unchanged",
+                       group)
+        return None
+
+
 @dataclass(frozen=True)
 class Permissions:
     """Mode and group to give folders and files (files lose the execute bits)."""
@@ -142,17 +153,8 @@ class Permissions:
         return cls(mode=settings.permission_mode, group=settings.permission_group)
 
     def gid(self) -> int | None:
-        """The group id, or ``None`` (with a warning) when the group does not exist."""
-        if self.group is None:
-            return None
-        try:
-            return grp.getgrnam(self.group).gr_gid
-        except KeyError:
-            logger.warning(
-                "permission group %r does not exist on this machine; group left unchanged",
-                self.group,
-            )
-            return None
+        """The group id, or ``None`` (with one warning per process) when it does not exist."""
+        return None if self.group is None else _group_id(self.group)
 
     def apply(self, path: Path) -> None:
         """Set the mode (and group, when it exists) of ``path``."""

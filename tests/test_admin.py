@@ -16,7 +16,7 @@ from hstlc.config import load_settings
 from hstlc.db.engine import create_catalogue_engine, session_scope
 from hstlc.db.models import BadData, Metadata, Outputs
 from hstlc.db.store import record_bad_data, upsert_metadata, upsert_output
-from hstlc.fs import Layout, sha256_file
+from hstlc.fs import Layout, Permissions, sha256_file
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -120,6 +120,29 @@ def test_db_reset_all_keep_bad_data_and_one_table(home, monkeypatch):
     assert main(["db", "reset"]) == 1  # declined: nothing deleted
     assert counts(url) == {"metadata": 3, "outputs": 0, "bad_data": 1}
     assert main(["db", "reset", "nosuchtable", "--yes"]) == 2
+    assert main(["db", "reset", "bad_data", "--keep-bad-data", "--yes"]) == 2  # contradictory
+    assert counts(url) == {"metadata": 3, "outputs": 0, "bad_data": 1}
+
+
+def test_fs_reset_empties_a_composite_folder_outside_outputs(home, monkeypatch):
+    monkeypatch.setenv("HSTLC_COMPOSITE_DIR", str(home / "hlsp"))
+    layout = Layout.from_settings(load_settings())
+    layout.ensure()
+    (layout.composite / "hlsp_hstlc_hst_cos-nuv_star_g185m_1882_psa_v1_sci.fits").write_bytes(b"c")
+    (layout.filesystem / "STAR").mkdir()
+    (layout.filesystem / "STAR" / "lb1c02nuq_corrtag.fits").write_bytes(b"events")
+    assert main(["fs", "reset", "--yes"]) == 0
+    assert list(layout.composite.iterdir()) == []
+    assert (layout.ingest / "lb1c02nuq_corrtag.fits").read_bytes() == b"events"
+
+
+def test_missing_permission_group_is_one_warning(home, tmp_path, caplog):
+    permissions = Permissions(group="no-such-group-hstlc-once")  # warned once per process
+    for index in range(3):
+        path = tmp_path / f"file{index}"
+        path.write_text("x")
+        permissions.apply(path)
+    assert caplog.text.count("does not exist on this machine") == 1
 
 
 def test_db_upgrade_and_check_on_postgresql(pg_cluster, home, monkeypatch, capsys):
