@@ -228,7 +228,7 @@ def test_batches_and_dask_give_the_same_catalogue_as_threads(home, tmp_path, mon
     from tasks.runner import task_runner_for
 
     results = []
-    for mode in ("threads", "batches", "dask"):
+    for mode in ("threads", "batches", "dask", "scheduler"):
         folder = tmp_path / mode
         monkeypatch.setenv("HSTLC_HOME_DIR", str(folder))
         settings = load_settings()
@@ -236,15 +236,25 @@ def test_batches_and_dask_give_the_same_catalogue_as_threads(home, tmp_path, mon
         for index in range(4):
             build_cos_nuv(settings.ingest_dir, rootname=f"lb1c0{index}nuq", seed=index, exptime=200.0)
         build_stis_tag(settings.ingest_dir, rootname="oc5r01abq", seed=9, exptime=200.0)
-        if mode == "dask":
+        if mode == "dask":  # a local 2-worker cluster the runner starts and stops
             monkeypatch.setenv("HSTLC_WORKERS", "2")
             flow = ingest.with_options(task_runner=task_runner_for(load_settings(), dask="local"))
             summary = flow(batch_size=0)
+        elif mode == "scheduler":  # a running cluster, found through the settings' address
+            from distributed import LocalCluster
+
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster:
+                monkeypatch.setenv("HSTLC_TASK_RUNNER", "dask")
+                monkeypatch.setenv("HSTLC_DASK_ADDRESS", cluster.scheduler_address)
+                runner = task_runner_for(load_settings())
+                assert runner.address == cluster.scheduler_address
+                summary = ingest.with_options(task_runner=runner)(batch_size=0)
         else:
             summary = ingest(batch_size=2 if mode == "batches" else 0)
         assert summary["failed"] == {}, summary
         results.append(relative(catalogue(settings), settings))
-    assert results[0] == results[1] == results[2]
+    assert results[0] == results[1] == results[2] == results[3]
     assert len(results[0][0]) == 11  # 4 NUV x (corrtag + x1d) + STIS tag, corrtag, x1d
 
 
