@@ -618,6 +618,7 @@ def _cos_primary_cards(*, rootname: str, filename: str, detector: str, segment: 
         ("SUBARRAY", False, "data from a subarray (T) or full frame (F)"),
         ("LIFE_ADJ", 4 if detector == "FUV" else -1, "Life Time Adjustment Position"),
         ("FPPOS", fppos, "grating offset index (1-4) for FP split"),
+        ("FPOFFSET", fppos - 3, "FP offset from nominal, in motor steps"),
         ("CENWAVE", cenwave, "central wavelength of spectrum"),
         ("APERTURE", aperture, "aperture name"),
         ("PROPAPER", aperture, "proposed aperture name"),

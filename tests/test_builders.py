@@ -23,6 +23,7 @@ LEGACY_PRIMARY_KEYS = {
 }
 LEGACY_EXT1_KEYS = {"EXPTIME", "EXPSTART", "EXPFLAG", "SDQFLAGS"}
 NEW_PRIMARY_KEYS = {"IMAGETYP", "FILETYPE", "EXPTYPE", "ROOTNAME", "CENTRWV"}
+COS_PRIMARY_KEYS = {"FPOFFSET"}  # selects the FLUXTAB rows (hstlc.extract)
 NEW_EXT1_KEYS = {"EXPEND", "DATE-OBS", "TIME-OBS", "NEVENTS"}
 BOX_KEYS = ("SP_LOC_{}", "SP_HGT_{}", "B_BKG1_{}", "B_HGT1_{}", "B_BKG2_{}", "B_HGT2_{}",
             "SP_SLP_{}", "SP_OFF_{}", "SP_NOM_{}")
@@ -67,7 +68,7 @@ def test_fuv_pair_opens_with_every_column_and_keyword(fuv: dict) -> None:
             p, e = hdul[0].header, hdul[1].header
             assert _columns(hdul["EVENTS"]) == COS_COLUMNS
             assert hdul["GTI"].columns.names == ["START", "STOP"]
-            missing = (LEGACY_PRIMARY_KEYS | NEW_PRIMARY_KEYS) - set(p)
+            missing = (LEGACY_PRIMARY_KEYS | NEW_PRIMARY_KEYS | COS_PRIMARY_KEYS) - set(p)
             assert not missing, f"{key} primary lacks {sorted(missing)}"
             missing = LEGACY_EXT1_KEYS | NEW_EXT1_KEYS | {k.format(x) for k in BOX_KEYS
                                                           for x in "AB"}
@@ -159,7 +160,8 @@ def test_fuv_matches_the_real_gj436_headers(tmp_path: Path, real_data: Path) -> 
         in_real = wanted & set(r[1].header)
         assert in_real, "the real file should carry the box keywords"
         assert not in_real - set(s[1].header), sorted(in_real - set(s[1].header))
-        primary_real = (LEGACY_PRIMARY_KEYS | NEW_PRIMARY_KEYS) & set(r[0].header)
+        primary_real = (LEGACY_PRIMARY_KEYS | NEW_PRIMARY_KEYS | COS_PRIMARY_KEYS) & set(r[0].header)
+        assert COS_PRIMARY_KEYS <= primary_real
         assert not primary_real - set(s[0].header)
         # keyword placement follows the real file: no DATE-OBS in the primary
         for key in ("DATE-OBS", "EXPSTART", "EXPTIME"):
