@@ -19,8 +19,7 @@ from sqlalchemy import select
 from hstlc.db.engine import session_scope
 from hstlc.db.models import Metadata, Outputs
 from hstlc.db.store import upsert_output
-from hstlc.pipeline import PipelineConfig, engine_for
-from hstlc.targets import normalize_targname
+from hstlc.pipeline import PipelineConfig, catalogue_group_key, engine_for
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +27,11 @@ logger = logging.getLogger(__name__)
 EVENT_SUFFIXES = ("_corrtag_a.fits", "_corrtag_b.fits", "_corrtag.fits")
 
 
-def _key_of(row: Metadata) -> tuple[str, ...]:
-    return (row.instrume, row.detector, normalize_targname(row.targname), row.opt_elem,
-            str(row.cenwave), row.aperture)
-
-
 def group_keys(config: PipelineConfig) -> list[list[str]]:
     """Every group key in the catalogue."""
     with session_scope(engine_for(config.database_url)) as session:
         rows = session.scalars(select(Metadata)).all()
-        keys = {_key_of(row) for row in rows if row.filename.lower().endswith(EVENT_SUFFIXES)}
+        keys = {catalogue_group_key(row) for row in rows if row.filename.lower().endswith(EVENT_SUFFIXES)}
     return [list(key) for key in sorted(keys)]
 
 
@@ -54,7 +48,7 @@ def group_members(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, dic
         ).all()
         members: dict[str, dict[str, Any]] = defaultdict(lambda: {"files": [], "x1d": None, "ids": []})
         for row in rows:
-            if _key_of(row) != tuple(key):
+            if catalogue_group_key(row) != tuple(key):
                 continue
             path = Path(row.path) / row.filename
             member = members[row.rootname]

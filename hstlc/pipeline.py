@@ -38,6 +38,7 @@ from hstlc.db.store import record_bad_data, upsert_metadata, upsert_output
 from hstlc.errors import PermanentError
 from hstlc.fs import Layout, Permissions, move_file, sha256_file
 from hstlc.readers import group_dataset_files
+from hstlc.targets import normalize_targname
 
 logger = logging.getLogger(__name__)
 
@@ -198,22 +199,31 @@ def guarded(step: Step, state: DatasetState, config: PipelineConfig) -> DatasetS
 
 
 def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str) -> DatasetState:
-    """Record every file of the dataset in ``bad_data`` and move them to ``bad_data/``.
+    """Record the refused files in ``bad_data`` and move them to ``bad_data/``.
 
-    A dataset refused on re-processing (``--force``, a target run) loses its catalogue
-    rows and its individual products in the same step, so nothing points at files that
-    are no longer in ``filesystem/``; its composite group is rebuilt without it.
+    A new delivery (files in ``ingest/``) is refused alone: a catalogued dataset of the
+    same name, and the catalogued files :func:`complete` joined to it, stay as they are.
+    A catalogued dataset refused on re-processing (``--force``, a target run, new
+    bad proposals) loses its catalogue rows and its individual products in the same
+    step, so nothing points at files no longer in ``filesystem/``; its group is touched
+    so that its composite is rebuilt without it.
     """
     layout = config.layout
     layout.ensure("bad_data", permissions=config.permissions)
-    files = [p for p in (*state.job.files, *state.made_files) if p.exists()]
+    present = [p for p in (*state.job.files, *state.made_files) if p.exists()]
+    ingest = layout.ingest.resolve()
+    delivered = [p for p in present if p.resolve().parent == ingest]
+    files = delivered or present
     hashes = {p.name: state.hashes.get(p.name) or sha256_file(p) for p in files}
-    names = [p.name for p in files]
+    key = state.group_key
     with session_scope(engine_for(config.database_url)) as session:
-        stale = session.scalars(select(Metadata).where(Metadata.filename.in_(names))).all()
+        stale = [] if delivered else session.scalars(
+            select(Metadata).where(Metadata.filename.in_([p.name for p in files]))).all()
         products = {Path(o.individual_path, o.individual_filename) for o in
                     (row.output for row in stale)
                     if o is not None and o.individual_path and o.individual_filename}
+        if stale:
+            key = key or catalogue_group_key(stale[0])
         for row in stale:
             session.delete(row)
         for path in files:
@@ -227,7 +237,13 @@ def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str
         move_file(path, target, overwrite=True)
         config.permissions.apply(target)
     logger.warning("%s rejected (%s): %s", state.rootname, reason, detail)
-    return replace(state, status=REJECTED, reason=reason, detail=detail)
+    return replace(state, status=REJECTED, reason=reason, detail=detail, group_key=key)
+
+
+def catalogue_group_key(row: Metadata) -> tuple[str, ...]:
+    """The composite group of a catalogued file (the 2016 key, target name normalised)."""
+    return (row.instrume, row.detector, normalize_targname(row.targname), row.opt_elem,
+            str(row.cenwave), row.aperture)
 
 
 def run_all(state: DatasetState, config: PipelineConfig, steps: Iterable[Step]) -> DatasetState:

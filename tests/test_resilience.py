@@ -140,6 +140,30 @@ def test_refused_on_reprocessing_leaves_the_catalogue_and_products(config, home,
     assert {r.filename for r in rows(refreshed, BadData)} == {"lb1c01nuq_corrtag.fits", "lb1c01nuq_x1d.fits"}
     assert not curve.exists() and not curve.with_suffix(".png").exists()
     assert (refreshed.layout.bad_data / "lb1c01nuq_corrtag.fits").is_file()
+    # its group is touched, so that the composite is rebuilt without it (or removed)
+    assert states[0].group_key == ("COS", "NUV", "TESTSTAR", "G185M", "1882", "PSA")
+
+
+def test_a_corrupt_redelivery_leaves_the_catalogued_dataset_alone(config, tmp_path):
+    build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0)
+    run(config)
+    folder = config.layout.filesystem / "TEST-STAR"
+    good = {p.name: p.read_bytes() for p in folder.iterdir()}
+    curve = config.layout.outputs / "TEST-STAR" / "lb1c01nuq_curve.fits"
+    metadata_before = {(r.filename, r.sha256) for r in rows(config, Metadata)}
+    truncated = (folder / "lb1c01nuq_corrtag.fits").read_bytes()[:5000]
+    (config.layout.ingest / "lb1c01nuq_corrtag.fits").write_bytes(truncated)
+    _, states = run(config)
+    assert [(s.status, s.reason) for s in states] == [(REJECTED, "Unreadable file")]
+    # the new copy is refused alone ...
+    assert [(r.filename, r.reason) for r in rows(config, BadData)] == [
+        ("lb1c01nuq_corrtag.fits", "Unreadable file")]
+    assert (config.layout.bad_data / "lb1c01nuq_corrtag.fits").read_bytes() == truncated
+    assert sorted(p.name for p in config.layout.bad_data.iterdir()) == ["lb1c01nuq_corrtag.fits"]
+    # ... and the catalogued dataset keeps its files, rows and products
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == good
+    assert {(r.filename, r.sha256) for r in rows(config, Metadata)} == metadata_before
+    assert len(rows(config, Outputs)) == 1 and curve.is_file() and curve.with_suffix(".png").is_file()
 
 
 def test_a_refused_file_dropped_again_is_not_checked_again(config, tmp_path):
