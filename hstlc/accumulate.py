@@ -1,8 +1,9 @@
 """Per-box accumulation of extraction: one pass over an event table.
 
 :func:`accumulate_boxes` streams an event table (:mod:`hstlc.eventstream`) once and
-sums, per extraction box and time bin, EPSILON, EPSILON**2 and EPSILON *
-conversion(wavelength).  Two engines give identical results, bit for bit:
+sums, per extraction box and time bin, EPSILON and EPSILON * conversion(wavelength),
+and per time bin the variance of the background-subtracted counts (see :class:`BoxSums`).
+Two engines give identical results, bit for bit:
 
 * ``kernel`` -- the compiled single-pass kernel :func:`hstlc.kernels.accumulate_block`
   (numba), fed each block's rows as stored in the file: ~10 ns per event on the
@@ -76,15 +77,20 @@ class Selection:
 class BoxSums:
     """Per-box sums over time bins, the result of :func:`accumulate_boxes`.
 
-    ``gross[j, k]`` is the sum of EPSILON over box ``j``'s events in bin ``k``,
-    ``variance`` the sum of EPSILON**2 and ``flux`` the sum of EPSILON * conversion(lambda)
-    (zeros when no conversion is given).  Per group, ``wave_range`` and ``x_range`` give
-    the extreme wavelength and XCORR of the counted events (source and background).
+    ``gross[j, k]`` is the sum of EPSILON over box ``j``'s events in bin ``k`` and
+    ``flux`` the sum of EPSILON * conversion(lambda) (zeros when no conversion is given).
+    ``count_variance[k]`` is the variance of the background-subtracted counts
+    ``sum_j w_j gross[j, k]`` (``w = 1`` for a source box, ``-scale`` for a background
+    box): ``sum over events of EPSILON**2 * W**2`` with ``W`` the sum of ``w_j`` over the
+    boxes that count the event.  Boxes sharing events (the COS NUV stripes share their
+    background rows) make it differ from the box-by-box ``sum_j w_j**2 sum EPSILON**2``.
+    Per group, ``wave_range`` and ``x_range`` give the extreme wavelength and XCORR of
+    the counted events (source and background).
     """
 
     gross: np.ndarray
-    variance: np.ndarray
     flux: np.ndarray
+    count_variance: np.ndarray
     wave_range: dict[str, tuple[float, float]]
     x_range: dict[str, tuple[float, float]]
 
@@ -130,7 +136,9 @@ class _Cells:
     Rows are split at every box edge; interval ``i`` holds ``edges[i-1] <= y < edges[i]``.
     A cell is an (interval, group) pair covered by at least one box of that group; an
     event counts once per cell of its interval, and a box is the sum of its cells.
-    ``layers[d, i]`` is the d-th cell of interval ``i`` (-1: none).
+    ``layers[d, i]`` is the d-th cell of interval ``i`` (-1: none); ``weight[c]`` is the
+    sum over the boxes holding cell ``c`` of their weight in the counts (1 for a source
+    box, ``-scale`` for a background box).
     """
 
     def __init__(self, boxes: Sequence[Box], groups: Sequence[str]):
@@ -144,6 +152,9 @@ class _Cells:
             self.of_box.append([cells.setdefault((i, index[box.group]), len(cells))
                                 for i in range(first, last + 1)])
         self.count = len(cells)
+        self.weight = np.zeros(self.count)
+        for box, ids in zip(boxes, self.of_box, strict=True):
+            self.weight[ids] += 1.0 if box.role == SOURCE else -box.scale
         per_interval: dict[int, list[int]] = {}
         for (i, _), cell in cells.items():
             per_interval.setdefault(i, []).append(cell)
@@ -281,7 +292,8 @@ class _BoxKernel:
         return k
 
     def empty(self) -> BoxSums:
-        return BoxSums(np.zeros(self.shape), np.zeros(self.shape), np.zeros(self.shape), {}, {})
+        return BoxSums(np.zeros(self.shape), np.zeros(self.shape), np.zeros(self.shape[1]),
+                       {}, {})
 
     def __call__(self, block: dict[str, np.ndarray]) -> BoxSums:
         out, s = self.empty(), self._scratch()
@@ -313,23 +325,30 @@ class _BoxKernel:
             if time.size == 0:
                 return out
         k = self._bins(time, s)
+        # W: each event's weight in the counts, summed over the cells (layers) that count it
+        total = np.zeros(time.size)
         for depth, layer in enumerate(self.cells.layers):
             cell = np.take(layer, code, out=s("cell", np.intp, code.size))
             if depth == 0:
-                self._accumulate(out, s, cell, k, eps, x, wave)
+                total += self._accumulate(out, s, cell, k, eps, x, wave)
             else:
                 take = cell >= 0
-                self._accumulate(out, s, cell[take], k[take], eps[take],
-                                 None if x is None else x[take],
-                                 None if wave is None else wave[take])
+                total[take] += self._accumulate(out, s, cell[take], k[take], eps[take],
+                                                None if x is None else x[take],
+                                                None if wave is None else wave[take])
+        total *= eps
+        total *= total
+        out.count_variance += np.bincount(k, total, self.sel.nbins)
         return out
 
     def _accumulate(self, out: BoxSums, s: _Scratch, cell: np.ndarray, k: np.ndarray,
-                    eps: np.ndarray, x: np.ndarray | None, wave: np.ndarray | None) -> None:
-        """Add one layer of (event, cell) pairs to ``out``."""
+                    eps: np.ndarray, x: np.ndarray | None, wave: np.ndarray | None
+                    ) -> np.ndarray:
+        """Add one layer of (event, cell) pairs to ``out``; the cells' weights (0: not counted)."""
         n = cell.size
+        weights = self.cells.weight[cell]
         if n == 0:
-            return
+            return weights
         group = self.cells.group[cell] if len(self.groups) > 1 else None
         counted: np.ndarray | None = None
         if wave is None:
@@ -340,19 +359,19 @@ class _BoxKernel:
             counted = np.ones(n, bool)
             self._band(wave, counted, s)
             eps = np.where(counted, eps, 0.0)
+            weights[~counted] = 0.0
         index = s("index", np.intp, n)
         np.multiply(cell, self.sel.nbins, out=index)
         index += k
         size = self.shape[0] * self.shape[1]
         out.gross += np.bincount(index, eps, size).reshape(self.shape)
-        weight = s("weight", np.float64, n)
-        np.multiply(eps, eps, out=weight)
-        out.variance += np.bincount(index, weight, size).reshape(self.shape)
         if self.conversion is not None:
+            weight = s("weight", np.float64, n)
             factor = self.conversion(group, wave, out=s("factor", np.float32, n), scratch=s)
             np.multiply(factor, eps, out=weight)
             out.flux += np.bincount(index, weight, size).reshape(self.shape)
         self._ranges(out, group, counted, wave, x)
+        return weights
 
     def _ranges(self, out: BoxSums, group: np.ndarray | None, counted: np.ndarray | None,
                 wave: np.ndarray, x: np.ndarray | None) -> None:
@@ -381,8 +400,8 @@ class _BoxKernel:
         total = self.empty()
         for part in parts:
             total.gross += part.gross
-            total.variance += part.variance
             total.flux += part.flux
+            total.count_variance += part.count_variance
             for name, span in part.wave_range.items():
                 _merge(total.wave_range, name, span)
             for name, span in part.x_range.items():
@@ -398,11 +417,10 @@ def _merge(ranges: dict[str, tuple[float, float]], name: str, span: tuple[float,
 def _fold(total: BoxSums, cells: _Cells, nboxes: int) -> BoxSums:
     """Per-box sums from per-cell sums: a box is the sum of its cells."""
     shape = (nboxes, total.gross.shape[1])
-    folded = BoxSums(np.zeros(shape), np.zeros(shape), np.zeros(shape), total.wave_range,
+    folded = BoxSums(np.zeros(shape), np.zeros(shape), total.count_variance, total.wave_range,
                      total.x_range)
     for j, ids in enumerate(cells.of_box):
         folded.gross[j] = total.gross[ids].sum(axis=0)
-        folded.variance[j] = total.variance[ids].sum(axis=0)
         folded.flux[j] = total.flux[ids].sum(axis=0)
     return folded
 
@@ -426,7 +444,8 @@ class _BlockPart(NamedTuple):
 
     kmin: int
     kmax: int
-    sums: np.ndarray | None  # (3, cells, kmax - kmin + 1)
+    sums: np.ndarray | None  # (2, cells, kmax - kmin + 1)
+    variances: np.ndarray | None  # (1, kmax - kmin + 1)
     ranges: np.ndarray  # (4, depth, groups): wave min, wave max, x min, x max
 
 
@@ -465,6 +484,7 @@ class _CompiledKernel:
         self.gti_edges = np.ascontiguousarray(selection.gti, np.float64).ravel()
         self.layers = np.ascontiguousarray(self.cells.layers, np.int64)
         self.cell_group = np.ascontiguousarray(self.cells.group, np.int64)
+        self.cell_weight = np.ascontiguousarray(self.cells.weight, np.float64)
         self.flags = 0
         if columns_map is not None:
             self.flags |= kernels.COLUMN_WAVELENGTH
@@ -542,45 +562,48 @@ class _CompiledKernel:
                 return f"column {name} is not a scalar column"
         return None
 
-    def _state(self) -> tuple[np.ndarray, np.ndarray]:
+    def _state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         local = self._local
         if not hasattr(local, "sums"):
-            local.sums = np.zeros((3, self.ncells * self.nbins))
+            local.sums = np.zeros((2, self.ncells * self.nbins))
+            local.variances = np.zeros((1, self.nbins))
             local.ranges = np.empty((4, self.depth, len(self.groups), self.k.LANES))
             local.ranges[0::2] = np.inf
             local.ranges[1::2] = -np.inf
-        return local.sums, local.ranges
+        return local.sums, local.variances, local.ranges
 
     def __call__(self, raw: np.ndarray, count: int) -> _BlockPart:
-        sums, ranges = self._state()
+        sums, variances, ranges = self._state()
         kmin, kmax = self.k.accumulate_block(
             raw, count, self.rowsize, self.type_codes, self.layout, self.flags, self.cuts,
             self.sdqflags, self.nbins, self.airglow, self.gti_edges, self.cells.edges, self.covered,
-            self.layers, self.cell_group, self.table, self.conv64, self.conv32, self.conv_base,
-            self.column_map, sums, ranges)
-        part = None
+            self.layers, self.cell_group, self.cell_weight, self.table, self.conv64, self.conv32,
+            self.conv_base, self.column_map, sums, variances, ranges)
+        part = per_bin = None
         if kmax >= kmin:
-            cells = sums.reshape(3, self.ncells, self.nbins)
+            cells = sums.reshape(2, self.ncells, self.nbins)
             part = cells[:, :, kmin: kmax + 1].copy()
             cells[:, :, kmin: kmax + 1] = 0.0
+            per_bin = variances[:, kmin: kmax + 1].copy()
+            variances[:, kmin: kmax + 1] = 0.0
         spans = np.empty((4, self.depth, len(self.groups)))
         spans[0::2] = ranges[0::2].min(axis=-1)
         spans[1::2] = ranges[1::2].max(axis=-1)
         ranges[0::2] = np.inf
         ranges[1::2] = -np.inf
-        return _BlockPart(int(kmin), int(kmax), part, spans)
+        return _BlockPart(int(kmin), int(kmax), part, per_bin, spans)
 
     def reduce(self, parts: Iterator[_BlockPart], boxes: Sequence[Box]) -> BoxSums:
         """Sum the blocks in row order, merge their ranges as the numpy path does, fold."""
         shape = (self.ncells, self.nbins)
-        total = BoxSums(np.zeros(shape), np.zeros(shape), np.zeros(shape), {}, {})
+        total = BoxSums(np.zeros(shape), np.zeros(shape), np.zeros(self.nbins), {}, {})
         single = len(self.groups) == 1
         for part in parts:
-            if part.sums is not None:
+            if part.sums is not None and part.variances is not None:
                 window = slice(part.kmin, part.kmax + 1)
                 total.gross[:, window] += part.sums[0]
-                total.variance[:, window] += part.sums[1]
-                total.flux[:, window] += part.sums[2]
+                total.flux[:, window] += part.sums[1]
+                total.count_variance[window] += part.variances[0]
             pairs = [(0, total.wave_range)] + ([(2, total.x_range)] if self.want_x else [])
             for d in range(self.depth):
                 for first, ranges in pairs:
@@ -641,7 +664,8 @@ def accumulate_boxes(
     Returns
     -------
     BoxSums
-        One row per box, in the order of ``boxes``.
+        One row per box, in the order of ``boxes``; the variance of the counts per bin
+        (boxes that share an event count it once, with their summed weight).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")

@@ -27,11 +27,16 @@ The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
   wavelength is in the band, outside the airglow windows and within the wavelength range
   of the selected events of their segment/order; without x1d, the events' XCORR span).
   Uncalibrated: flux and flux_error are NaN.
-* **Errors.** ``error = sqrt(var)`` with ``var = sum_src eps^2 + sum_bkg scale^2 eps^2``,
-  the variance of ``counts`` for Poisson events; the 2016 ``sqrt(gross + background)``
-  equals it only for eps = 1 and scale = 1 (it overstated the background's part by
-  1/scale).  ``flux_error = error * |flux / counts|``, and where ``counts == 0`` the
-  lightcurve-wide flux per count is used instead.
+* **Errors.** ``error = sqrt(var)``, ``var`` the variance of ``counts`` for Poisson events:
+  ``var = sum over events of eps^2 W^2`` with ``W`` the sum of the weights of the boxes
+  that count the event (1 for a source box, ``-scale`` for a background box).  Where no
+  two boxes share an event (COS FUV, STIS) it is ``sum_src eps^2 + sum_bkg scale^2
+  eps^2``; the COS NUV stripes share their background rows, so a background event there
+  weighs ``-(scale_A + scale_B + scale_C)`` and a box-by-box sum would miss the cross
+  terms.  The 2016 ``sqrt(gross + background)`` equals it only for eps = 1, scale = 1 and
+  no shared rows (it overstated the background's part by 1/scale).
+  ``flux_error = error * |flux / counts|``, and where ``counts == 0`` the lightcurve-wide
+  flux per count is used instead.
 
 This module reads FITS headers; the event streaming is in :mod:`hstlc.eventstream`, the
 per-box sums (compiled kernel, numpy reference) in :mod:`hstlc.accumulate`.
@@ -437,7 +442,6 @@ def _assemble(tables: list[EventTable], headers: list[_Header], boxes: list[Box]
     """Combine box sums into the lightcurve columns and its provenance."""
     selection = selections[0]
     gross = np.concatenate([s.gross for s in sums])
-    variance = np.concatenate([s.variance for s in sums])
     flux_sum = np.concatenate([s.flux for s in sums])
     is_source = np.array([b.role == SOURCE for b in boxes])
     scale = np.array([b.scale for b in boxes])[:, None]
@@ -446,7 +450,7 @@ def _assemble(tables: list[EventTable], headers: list[_Header], boxes: list[Box]
     src, bkg = is_source, ~is_source
     gross_col = gross[src].sum(axis=0)
     background = (scale[bkg] * gross[bkg]).sum(axis=0)
-    var = variance[src].sum(axis=0) + (scale[bkg] ** 2 * variance[bkg]).sum(axis=0)
+    var = np.sum([s.count_variance for s in sums], axis=0)  # the files' events are distinct
     if response.calibrated and npix > 0:
         net_flux = flux_sum[src].sum(axis=0) - (scale[bkg] * flux_sum[bkg]).sum(axis=0)
         flux = np.divide(net_flux, exposure * npix, out=np.full(exposure.shape, np.nan),

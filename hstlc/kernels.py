@@ -10,6 +10,9 @@ reproduces that path bit for bit:
   (what the reference's float32 thresholds emulate);
 * a cell's sum in a time bin is built in event order from 0.0, like ``np.bincount``;
   the caller adds the per-block sums in row order, like the reference;
+* an event's weight in the counts ``W`` (the sum of its counting cells' weights) is
+  built over the layers in order from 0.0, and ``(EPSILON * W)**2`` is added to its
+  time bin's variance, as the reference does;
 * the flux conversion repeats :class:`hstlc.calibrate.ConversionLookup` operation by
   operation, in float32 when the wavelength is float32;
 * STIS: events outside the band still add ``0.0`` (and ``conversion * 0.0``) to their
@@ -217,8 +220,9 @@ def _bin_of(t, origin, step, nbins):  # type: ignore[no-untyped-def]
 
 @numba.njit(cache=True, nogil=True)
 def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, nbins,
-                     windows, gti, edges, covered, layers, cell_group, table, conv64, conv32,
-                     conv_base, column_map, sums, ranges):  # type: ignore[no-untyped-def]
+                     windows, gti, edges, covered, layers, cell_group, cell_weight, table,
+                     conv64, conv32, conv_base, column_map, sums, variances,
+                     ranges):  # type: ignore[no-untyped-def]
     """Add one block of events to per-cell, per-bin sums.
 
     Parameters
@@ -251,14 +255,19 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
     edges : float64 array (e,)
         Sorted box edges: the rows between ``edges[i-1]`` and ``edges[i]`` are interval
         ``i``; ``covered[i]`` says whether a box holds them, ``layers[d, i]`` is their
-        d-th cell (-1: none) and ``cell_group[c]`` the group of cell ``c``.
+        d-th cell (-1: none), ``cell_group[c]`` the group of cell ``c`` and
+        ``cell_weight[c]`` its weight in the counts (source boxes +1, background boxes
+        ``-scale``, summed over the boxes holding the cell).
     table, conv64, conv32, conv_base :
         The conversion lookup: float32 table; per group ``start, inverse, top`` in float64
         and float32; offset of the group's part of the table.
     column_map : float64 array (groups, width)
         With :data:`COLUMN_WAVELENGTH`: the wavelength of column ``int(XCORR * x_scale)``.
-    sums : float64 array (3, cells * nbins)
-        EPSILON, EPSILON**2 and EPSILON * conversion by ``cell * nbins + bin``.  Added to.
+    sums : float64 array (2, cells * nbins)
+        EPSILON and EPSILON * conversion by ``cell * nbins + bin``.  Added to.
+    variances : float64 array (1, nbins)
+        ``(EPSILON * W)**2`` by bin, ``W`` the sum of the weights of the cells counting the
+        event: the variance of the background-subtracted counts.  Added to.
     ranges : float64 array (4, depth, groups, LANES)
         Minimum and maximum wavelength, minimum and maximum XCORR of the counted events
         per layer and group, over :data:`LANES` slots the caller reduces.  Updated.
@@ -372,10 +381,12 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
                     if position > top32:  # np.fmin(position, top)
                         position = top32
                     flux = np.float64(table[np.int64(position)]) * eps
-                slot = first_layer[interval_[i]] * nbins + k
+                cell = first_layer[interval_[i]]
+                slot = cell * nbins + k
                 sums[0, slot] += eps
-                sums[1, slot] += eps * eps
-                sums[2, slot] += flux
+                sums[1, slot] += flux
+                spread = eps * cell_weight[cell]
+                variances[0, k] += spread * spread
                 wave_low, wave_high = min(wave_low, wave), max(wave_high, wave)
                 x_low, x_high = min(x_low, x), max(x_high, x)
             continue
@@ -393,6 +404,7 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
             xs = 0.0
             if by_column:
                 xs = np.float64(np.float32(x) * x_scale32) if x_f32 else x * x_scale
+            total = 0.0  # the event's weight in the counts, over the cells counting it
             for d in range(depth):
                 cell = layers[d, interval]
                 if cell < 0:
@@ -430,13 +442,15 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
                     flux = np.float64(table[index]) * weight
                 slot = cell * nbins + k
                 sums[0, slot] += weight
-                sums[1, slot] += weight * weight
-                sums[2, slot] += flux
+                sums[1, slot] += flux
                 if counted:
+                    total += cell_weight[cell]
                     ranges[0, d, g, lane] = min(ranges[0, d, g, lane], wave)
                     ranges[1, d, g, lane] = max(ranges[1, d, g, lane], wave)
                     ranges[2, d, g, lane] = min(ranges[2, d, g, lane], x)
                     ranges[3, d, g, lane] = max(ranges[3, d, g, lane], x)
+            spread = eps * total
+            variances[0, k] += spread * spread
     if simple:
         ranges[0, 0, 0, 0] = min(ranges[0, 0, 0, 0], wave_low)
         ranges[1, 0, 0, 0] = max(ranges[1, 0, 0, 0], wave_high)
@@ -453,7 +467,8 @@ def warm_up() -> float:
     f64[STEP] = 1.0
     accumulate_block(row, 1, 39, i64, i64, 0, f64, 0, 1, np.zeros((0, 2)), np.zeros(2),
                      np.zeros(2), np.zeros(3, np.bool_), np.zeros((1, 3), np.int64),
-                     np.zeros(1, np.int64), np.zeros(1, np.float32), np.zeros((1, 3)),
-                     np.zeros((1, 3), np.float32), np.zeros(1, np.int64), np.zeros((1, 1)),
-                     np.zeros((3, 1)), np.zeros((4, 1, 1, LANES)))
+                     np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.float32),
+                     np.zeros((1, 3)), np.zeros((1, 3), np.float32), np.zeros(1, np.int64),
+                     np.zeros((1, 1)), np.zeros((2, 1)), np.zeros((1, 1)),
+                     np.zeros((4, 1, 1, LANES)))
     return time.perf_counter() - start

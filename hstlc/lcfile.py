@@ -48,7 +48,8 @@ DEFINITIONS = (
     "bins: exposure of the bin inside the GTIs (s); bins without exposure are dropped.",
     "gross: sum of EPSILON of source-box events; background: scaled background-box sum",
     "(scale = source height / (background height 1 + 2)); counts = gross - background.",
-    "error: sqrt(sum EPSILON^2 (source) + sum scale^2 EPSILON^2 (background)).",
+    "error: sqrt(sum over events of EPSILON^2 W^2), W = sum of the weights of",
+    "the boxes counting the event (source 1, background -scale).",
     "net = counts / bins. flux: band-averaged f_lambda, source minus scaled background,",
     "per-event conversion (FLUXCAL) / bins / NPIX; flux_error = error * |flux/counts|.",
 )
