@@ -2,7 +2,8 @@
 
 :func:`accumulate_boxes` streams an event table (:mod:`hstlc.eventstream`) once and
 sums, per extraction box and time bin, EPSILON and EPSILON * conversion(wavelength),
-and per time bin the variance of the background-subtracted counts (see :class:`BoxSums`).
+and per time bin the variances of the background-subtracted counts and flux sum (see
+:class:`BoxSums`).
 Two engines give identical results, bit for bit:
 
 * ``kernel`` -- the compiled single-pass kernel :func:`hstlc.kernels.accumulate_block`
@@ -84,6 +85,9 @@ class BoxSums:
     box): ``sum over events of EPSILON**2 * W**2`` with ``W`` the sum of ``w_j`` over the
     boxes that count the event.  Boxes sharing events (the COS NUV stripes share their
     background rows) make it differ from the box-by-box ``sum_j w_j**2 sum EPSILON**2``.
+    ``flux_variance[k]`` is the variance of ``sum_j w_j flux[j, k]``: ``sum over events of
+    EPSILON**2 * C**2``, ``C`` the sum over the boxes counting the event of ``w_j`` times
+    the event's conversion factor in box ``j``'s group (zeros without conversion).
     Per group, ``wave_range`` and ``x_range`` give the extreme wavelength and XCORR of
     the counted events (source and background).
     """
@@ -91,6 +95,7 @@ class BoxSums:
     gross: np.ndarray
     flux: np.ndarray
     count_variance: np.ndarray
+    flux_variance: np.ndarray
     wave_range: dict[str, tuple[float, float]]
     x_range: dict[str, tuple[float, float]]
 
@@ -293,7 +298,7 @@ class _BoxKernel:
 
     def empty(self) -> BoxSums:
         return BoxSums(np.zeros(self.shape), np.zeros(self.shape), np.zeros(self.shape[1]),
-                       {}, {})
+                       np.zeros(self.shape[1]), {}, {})
 
     def __call__(self, block: dict[str, np.ndarray]) -> BoxSums:
         out, s = self.empty(), self._scratch()
@@ -325,30 +330,44 @@ class _BoxKernel:
             if time.size == 0:
                 return out
         k = self._bins(time, s)
-        # W: each event's weight in the counts, summed over the cells (layers) that count it
-        total = np.zeros(time.size)
+        # each event's weight in the counts and in the flux sum, summed over the cells
+        # (layers) that count it
+        total, converted = np.zeros(time.size), np.zeros(time.size)
         for depth, layer in enumerate(self.cells.layers):
             cell = np.take(layer, code, out=s("cell", np.intp, code.size))
             if depth == 0:
-                total += self._accumulate(out, s, cell, k, eps, x, wave)
+                weights, factors = self._accumulate(out, s, cell, k, eps, x, wave)
+                total += weights
+                converted += factors
             else:
                 take = cell >= 0
-                total[take] += self._accumulate(out, s, cell[take], k[take], eps[take],
-                                                None if x is None else x[take],
-                                                None if wave is None else wave[take])
-        total *= eps
-        total *= total
-        out.count_variance += np.bincount(k, total, self.sel.nbins)
+                weights, factors = self._accumulate(out, s, cell[take], k[take], eps[take],
+                                                    None if x is None else x[take],
+                                                    None if wave is None else wave[take])
+                total[take] += weights
+                converted[take] += factors
+        pairs = [(total, out.count_variance)]
+        if self.conversion is not None:
+            pairs.append((converted, out.flux_variance))
+        for weight, variance in pairs:
+            weight *= eps
+            weight *= weight
+            variance += np.bincount(k, weight, self.sel.nbins)
         return out
 
     def _accumulate(self, out: BoxSums, s: _Scratch, cell: np.ndarray, k: np.ndarray,
                     eps: np.ndarray, x: np.ndarray | None, wave: np.ndarray | None
-                    ) -> np.ndarray:
-        """Add one layer of (event, cell) pairs to ``out``; the cells' weights (0: not counted)."""
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Add one layer of (event, cell) pairs to ``out``.
+
+        Returns the cells' weights in the counts and in the flux sum (weight * conversion)
+        of each pair, 0 where the event is not counted (outside the band of its cell).
+        """
         n = cell.size
         weights = self.cells.weight[cell]
+        factors = np.zeros(n)
         if n == 0:
-            return weights
+            return weights, factors
         group = self.cells.group[cell] if len(self.groups) > 1 else None
         counted: np.ndarray | None = None
         if wave is None:
@@ -359,7 +378,6 @@ class _BoxKernel:
             counted = np.ones(n, bool)
             self._band(wave, counted, s)
             eps = np.where(counted, eps, 0.0)
-            weights[~counted] = 0.0
         index = s("index", np.intp, n)
         np.multiply(cell, self.sel.nbins, out=index)
         index += k
@@ -370,8 +388,12 @@ class _BoxKernel:
             factor = self.conversion(group, wave, out=s("factor", np.float32, n), scratch=s)
             np.multiply(factor, eps, out=weight)
             out.flux += np.bincount(index, weight, size).reshape(self.shape)
+            np.multiply(weights, factor, out=factors)
+        if counted is not None:
+            weights[~counted] = 0.0
+            factors[~counted] = 0.0
         self._ranges(out, group, counted, wave, x)
-        return weights
+        return weights, factors
 
     def _ranges(self, out: BoxSums, group: np.ndarray | None, counted: np.ndarray | None,
                 wave: np.ndarray, x: np.ndarray | None) -> None:
@@ -402,6 +424,7 @@ class _BoxKernel:
             total.gross += part.gross
             total.flux += part.flux
             total.count_variance += part.count_variance
+            total.flux_variance += part.flux_variance
             for name, span in part.wave_range.items():
                 _merge(total.wave_range, name, span)
             for name, span in part.x_range.items():
@@ -417,8 +440,8 @@ def _merge(ranges: dict[str, tuple[float, float]], name: str, span: tuple[float,
 def _fold(total: BoxSums, cells: _Cells, nboxes: int) -> BoxSums:
     """Per-box sums from per-cell sums: a box is the sum of its cells."""
     shape = (nboxes, total.gross.shape[1])
-    folded = BoxSums(np.zeros(shape), np.zeros(shape), total.count_variance, total.wave_range,
-                     total.x_range)
+    folded = BoxSums(np.zeros(shape), np.zeros(shape), total.count_variance,
+                     total.flux_variance, total.wave_range, total.x_range)
     for j, ids in enumerate(cells.of_box):
         folded.gross[j] = total.gross[ids].sum(axis=0)
         folded.flux[j] = total.flux[ids].sum(axis=0)
@@ -445,7 +468,7 @@ class _BlockPart(NamedTuple):
     kmin: int
     kmax: int
     sums: np.ndarray | None  # (2, cells, kmax - kmin + 1)
-    variances: np.ndarray | None  # (1, kmax - kmin + 1)
+    variances: np.ndarray | None  # (2, kmax - kmin + 1)
     ranges: np.ndarray  # (4, depth, groups): wave min, wave max, x min, x max
 
 
@@ -566,7 +589,7 @@ class _CompiledKernel:
         local = self._local
         if not hasattr(local, "sums"):
             local.sums = np.zeros((2, self.ncells * self.nbins))
-            local.variances = np.zeros((1, self.nbins))
+            local.variances = np.zeros((2, self.nbins))
             local.ranges = np.empty((4, self.depth, len(self.groups), self.k.LANES))
             local.ranges[0::2] = np.inf
             local.ranges[1::2] = -np.inf
@@ -596,7 +619,8 @@ class _CompiledKernel:
     def reduce(self, parts: Iterator[_BlockPart], boxes: Sequence[Box]) -> BoxSums:
         """Sum the blocks in row order, merge their ranges as the numpy path does, fold."""
         shape = (self.ncells, self.nbins)
-        total = BoxSums(np.zeros(shape), np.zeros(shape), np.zeros(self.nbins), {}, {})
+        total = BoxSums(np.zeros(shape), np.zeros(shape), np.zeros(self.nbins),
+                        np.zeros(self.nbins), {}, {})
         single = len(self.groups) == 1
         for part in parts:
             if part.sums is not None and part.variances is not None:
@@ -604,6 +628,7 @@ class _CompiledKernel:
                 total.gross[:, window] += part.sums[0]
                 total.flux[:, window] += part.sums[1]
                 total.count_variance[window] += part.variances[0]
+                total.flux_variance[window] += part.variances[1]
             pairs = [(0, total.wave_range)] + ([(2, total.x_range)] if self.want_x else [])
             for d in range(self.depth):
                 for first, ranges in pairs:
@@ -664,8 +689,9 @@ def accumulate_boxes(
     Returns
     -------
     BoxSums
-        One row per box, in the order of ``boxes``; the variance of the counts per bin
-        (boxes that share an event count it once, with their summed weight).
+        One row per box, in the order of ``boxes``; the variances of the counts and of the
+        flux sum per bin (boxes that share an event count it once, with their summed
+        weight).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")

@@ -35,8 +35,11 @@ The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
   weighs ``-(scale_A + scale_B + scale_C)`` and a box-by-box sum would miss the cross
   terms.  The 2016 ``sqrt(gross + background)`` equals it only for eps = 1, scale = 1 and
   no shared rows (it overstated the background's part by 1/scale).
-  ``flux_error = error * |flux / counts|``, and where ``counts == 0`` the lightcurve-wide
-  flux per count is used instead.
+  ``flux_error = sqrt(fvar) / bins / npix`` with ``fvar = sum over events of eps^2 C^2``,
+  ``C`` the sum over the boxes counting the event of the box's weight times the event's
+  conversion factor ``c`` in that box's segment/stripe/order: the variance of the flux
+  numerator.  (The former ``error * |flux / counts|`` assumed one flux per count for
+  source and background alike; it diverged where ``counts`` is near zero.)
 
 This module reads FITS headers; the event streaming is in :mod:`hstlc.eventstream`, the
 per-box sums (compiled kernel, numpy reference) in :mod:`hstlc.accumulate`.
@@ -450,17 +453,19 @@ def _assemble(tables: list[EventTable], headers: list[_Header], boxes: list[Box]
     src, bkg = is_source, ~is_source
     gross_col = gross[src].sum(axis=0)
     background = (scale[bkg] * gross[bkg]).sum(axis=0)
-    var = np.sum([s.count_variance for s in sums], axis=0)  # the files' events are distinct
+    # the files' events are distinct: their variances add
+    var = np.sum([s.count_variance for s in sums], axis=0)
+    flux, flux_var = np.full(exposure.shape, np.nan), np.full(exposure.shape, np.nan)
     if response.calibrated and npix > 0:
         net_flux = flux_sum[src].sum(axis=0) - (scale[bkg] * flux_sum[bkg]).sum(axis=0)
-        flux = np.divide(net_flux, exposure * npix, out=np.full(exposure.shape, np.nan),
-                         where=keep)
-    else:
-        flux = np.full(exposure.shape, np.nan)
+        norm = exposure * npix
+        np.divide(net_flux, norm, out=flux, where=keep)
+        np.divide(np.sum([s.flux_variance for s in sums], axis=0), norm * norm, out=flux_var,
+                  where=keep)
     times = selection.origin + selection.step * np.arange(selection.nbins)
     expstart = info["expstart"]
     columns = derive_columns(gross_col[keep], background[keep], exposure[keep], flux[keep],
-                             var[keep])
+                             var[keep], flux_variance=flux_var[keep])
     dropped = int(np.count_nonzero(~keep))
     if dropped:
         logger.info("%s: %d of %d bins have no exposure inside the GTIs and are dropped",

@@ -10,9 +10,10 @@ reproduces that path bit for bit:
   (what the reference's float32 thresholds emulate);
 * a cell's sum in a time bin is built in event order from 0.0, like ``np.bincount``;
   the caller adds the per-block sums in row order, like the reference;
-* an event's weight in the counts ``W`` (the sum of its counting cells' weights) is
-  built over the layers in order from 0.0, and ``(EPSILON * W)**2`` is added to its
-  time bin's variance, as the reference does;
+* an event's weight in the counts ``W`` (the sum of its counting cells' weights) and
+  in the flux sum ``C`` (the sum of weight * conversion) are built over the layers in
+  order from 0.0, and ``(EPSILON * W)**2``, ``(EPSILON * C)**2`` are added to its time
+  bin's variances, as the reference does;
 * the flux conversion repeats :class:`hstlc.calibrate.ConversionLookup` operation by
   operation, in float32 when the wavelength is float32;
 * STIS: events outside the band still add ``0.0`` (and ``conversion * 0.0``) to their
@@ -265,9 +266,10 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
         With :data:`COLUMN_WAVELENGTH`: the wavelength of column ``int(XCORR * x_scale)``.
     sums : float64 array (2, cells * nbins)
         EPSILON and EPSILON * conversion by ``cell * nbins + bin``.  Added to.
-    variances : float64 array (1, nbins)
-        ``(EPSILON * W)**2`` by bin, ``W`` the sum of the weights of the cells counting the
-        event: the variance of the background-subtracted counts.  Added to.
+    variances : float64 array (2, nbins)
+        ``(EPSILON * W)**2`` and ``(EPSILON * C)**2`` by bin, ``W`` the sum of the weights
+        of the cells counting the event and ``C`` the sum of weight * conversion: the
+        variances of the background-subtracted counts and flux sum.  Added to.
     ranges : float64 array (4, depth, groups, LANES)
         Minimum and maximum wavelength, minimum and maximum XCORR of the counted events
         per layer and group, over :data:`LANES` slots the caller reduces.  Updated.
@@ -373,20 +375,21 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
                     if reuse_bins & (t >= start) & (t < stop):
                         bin_start, bin_stop, bin_k = start, stop, k
                 kmin, kmax = min(kmin, k), max(kmax, k)
-                flux = 0.0
+                cell = first_layer[interval_[i]]
+                slot = cell * nbins + k
+                spread = eps * cell_weight[cell]
+                sums[0, slot] += eps
+                variances[0, k] += spread * spread
                 if has_conversion:  # ConversionLookup, float32 wavelength, one group
                     position = (np.float32(wave) - start32) * inverse32
                     if not position >= 0:  # np.fmax(position, 0): NaN -> 0
                         position = np.float32(0.0)
                     if position > top32:  # np.fmin(position, top)
                         position = top32
-                    flux = np.float64(table[np.int64(position)]) * eps
-                cell = first_layer[interval_[i]]
-                slot = cell * nbins + k
-                sums[0, slot] += eps
-                sums[1, slot] += flux
-                spread = eps * cell_weight[cell]
-                variances[0, k] += spread * spread
+                    factor = np.float64(table[np.int64(position)])
+                    sums[1, slot] += factor * eps
+                    spread = eps * (cell_weight[cell] * factor)
+                    variances[1, k] += spread * spread
                 wave_low, wave_high = min(wave_low, wave), max(wave_high, wave)
                 x_low, x_high = min(x_low, x), max(x_high, x)
             continue
@@ -404,7 +407,8 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
             xs = 0.0
             if by_column:
                 xs = np.float64(np.float32(x) * x_scale32) if x_f32 else x * x_scale
-            total = 0.0  # the event's weight in the counts, over the cells counting it
+            # the event's weight in the counts and in the flux sum, over the cells counting it
+            total, converted = 0.0, 0.0
             for d in range(depth):
                 cell = layers[d, interval]
                 if cell < 0:
@@ -420,7 +424,7 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
                     weight = eps if counted else 0.0
                 else:
                     wave = w_[i]
-                flux = 0.0
+                flux, factor = 0.0, 0.0
                 if has_conversion:
                     h = g if by_group else 0
                     if wave_f32:  # numpy computes the position in the wavelength's type
@@ -439,18 +443,23 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
                         index = np.int64(position)
                     if by_group:
                         index += conv_base[h]
-                    flux = np.float64(table[index]) * weight
+                    factor = np.float64(table[index])
+                    flux = factor * weight
                 slot = cell * nbins + k
                 sums[0, slot] += weight
                 sums[1, slot] += flux
                 if counted:
                     total += cell_weight[cell]
+                    converted += cell_weight[cell] * factor
                     ranges[0, d, g, lane] = min(ranges[0, d, g, lane], wave)
                     ranges[1, d, g, lane] = max(ranges[1, d, g, lane], wave)
                     ranges[2, d, g, lane] = min(ranges[2, d, g, lane], x)
                     ranges[3, d, g, lane] = max(ranges[3, d, g, lane], x)
             spread = eps * total
             variances[0, k] += spread * spread
+            if has_conversion:
+                spread = eps * converted
+                variances[1, k] += spread * spread
     if simple:
         ranges[0, 0, 0, 0] = min(ranges[0, 0, 0, 0], wave_low)
         ranges[1, 0, 0, 0] = max(ranges[1, 0, 0, 0], wave_high)

@@ -51,7 +51,8 @@ DEFINITIONS = (
     "error: sqrt(sum over events of EPSILON^2 W^2), W = sum of the weights of",
     "the boxes counting the event (source 1, background -scale).",
     "net = counts / bins. flux: band-averaged f_lambda, source minus scaled background,",
-    "per-event conversion (FLUXCAL) / bins / NPIX; flux_error = error * |flux/counts|.",
+    "per-event conversion (FLUXCAL) / bins / NPIX. flux_error: sqrt(sum over events",
+    "of EPSILON^2 C^2) / bins / NPIX, C = sum of weight * conversion over the boxes.",
 )
 _PRIMARY = {"telescop": "TELESCOP", "instrument": "INSTRUME", "detector": "DETECTOR",
             "rootname": "ROOTNAME", "targname": "TARGNAME", "opt_elem": "OPT_ELEM",
@@ -131,12 +132,16 @@ class Lightcurve:
 
 
 def derive_columns(gross: np.ndarray, background: np.ndarray, bins: np.ndarray,
-                   flux: np.ndarray, variance: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                   flux: np.ndarray, variance: np.ndarray | None = None, *,
+                   flux_variance: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The derived columns: counts, net, error, flux_error (see :mod:`hstlc.extract`).
 
     ``variance`` is the variance of ``counts``; None gives the 2016
-    ``gross + background``.  ``flux_error = error * |flux / counts|``, with the
-    lightcurve-wide flux per count where ``counts == 0``.
+    ``gross + background``.  ``flux_variance`` is the variance of ``flux``:
+    ``flux_error = sqrt(flux_variance)`` (NaN where ``flux`` is).  Without it the
+    approximation ``flux_error = error * |flux / counts|`` is used, with the
+    lightcurve-wide flux per count where ``counts == 0``; it is poor where ``counts`` is
+    near zero.
 
     Examples
     --------
@@ -151,6 +156,11 @@ def derive_columns(gross: np.ndarray, background: np.ndarray, bins: np.ndarray,
     variance = gross + background if variance is None else np.asarray(variance, float)
     error = np.sqrt(np.clip(variance, 0.0, None))
     net = np.divide(counts, bins, out=np.full(counts.shape, np.nan), where=bins > 0)
+    if flux_variance is not None:
+        flux_error = np.where(np.isnan(flux), np.nan,
+                              np.sqrt(np.clip(np.asarray(flux_variance, float), 0.0, None)))
+        return {"gross": gross, "background": background, "bins": bins, "counts": counts,
+                "net": net, "flux": flux, "flux_error": flux_error, "error": error}
     ratio = np.divide(flux, counts, out=np.full(counts.shape, np.nan), where=counts != 0)
     total_counts = counts.sum()
     if total_counts != 0 and np.isfinite(flux).any():

@@ -93,7 +93,7 @@ def _gzip(path: Path) -> Path:
 
 def _assert_same(kernel: BoxSums, numpy: BoxSums) -> None:
     """Identical sums, bit for bit (NaN where NaN, the sign of zeros), identical ranges."""
-    for name in ("gross", "flux", "count_variance"):
+    for name in ("gross", "flux", "count_variance", "flux_variance"):
         mine, reference = getattr(kernel, name), getattr(numpy, name)
         assert mine.shape == reference.shape
         np.testing.assert_array_equal(mine, reference, err_msg=name)
