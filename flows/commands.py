@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hstlc.cli import EXIT_FAILED, EXIT_OK, run
+from hstlc.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run
 from hstlc.config import Settings
 from hstlc.fs import run_lock
 
@@ -176,6 +176,11 @@ def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if not os.environ.get("PREFECT_API_URL"):
+        print("hstlc: serve needs a Prefect server to schedule its runs (a temporary one "
+              "schedules nothing): run `prefect server start`, then set "
+              "PREFECT_API_URL=http://127.0.0.1:4200/api", file=sys.stderr)
+        return EXIT_USAGE
     prepare_prefect(settings)
     from deployments.serve import serve
 

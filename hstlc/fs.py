@@ -20,6 +20,8 @@ import logging
 import os
 import re
 import shutil
+import threading
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -178,32 +180,61 @@ def make_dir(path: Path, permissions: Permissions | None = None) -> Path:
     return path
 
 
+_HELD: dict[Path, int] = {}  # run locks this process holds, with their depth
+_HELD_GUARD = threading.Lock()
+
+
 @contextmanager
-def run_lock(home: Path) -> Iterator[Path]:
+def run_lock(home: Path, *, wait_s: float = 0.0, poll_s: float = 5.0) -> Iterator[Path]:
     """Hold ``<home>/.hstlc-run.lock`` for the duration of a run (one run per home).
 
-    Raises :class:`HstlcError` at once when another process holds it.
+    Re-entrant within a process (a command holding it may start a flow that takes it
+    again).  When another process holds it, wait up to ``wait_s`` seconds (checking
+    every ``poll_s``), then raise :class:`HstlcError` naming the holder.
     """
     import fcntl
 
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    path = home / ".hstlc-run.lock"
-    with open(path, "a+") as handle:
+    path = (home / ".hstlc-run.lock").resolve()
+    with _HELD_GUARD:
+        if _HELD.get(path):
+            _HELD[path] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise HstlcError(f"another hstlc run is in progress in {home} ({holder}); "
-                             f"lock {path}") from None
+            yield path
+        finally:
+            with _HELD_GUARD:
+                _HELD[path] -= 1
+        return
+    deadline = time.monotonic() + wait_s
+    with open(path, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                if time.monotonic() >= deadline:
+                    raise HstlcError(f"another hstlc run is in progress in {home} ({holder}); "
+                                     f"lock {path}") from None
+                logger.info("waiting for the hstlc run in progress in %s (%s)", home, holder)
+                time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.0)))
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
         handle.flush()
+        with _HELD_GUARD:
+            _HELD[path] = 1
         try:
             yield path
         finally:
+            with _HELD_GUARD:
+                _HELD.pop(path, None)
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

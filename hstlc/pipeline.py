@@ -23,6 +23,7 @@ the file not yet in place and finishes the job.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -165,13 +166,26 @@ def discover(folder: Path) -> Discovery:
 # -- engine per process ---------------------------------------------------------------------
 
 _ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
 
 
 def engine_for(url: str) -> Engine:
-    """One engine per database URL and process (never shared across processes)."""
+    """One engine per database URL and process (never shared across processes).
+
+    The first use in a process brings the schema to the current revision (a no-op when
+    it is current), so that a run started by a deployment or a worker finds its tables.
+    """
     engine = _ENGINES.get(url)
     if engine is None:
-        engine = _ENGINES[url] = create_catalogue_engine(url)
+        from hstlc.db.migrate import current_revision, head_revision, upgrade
+
+        with _ENGINES_LOCK:  # task threads of one process share the engine and the upgrade
+            engine = _ENGINES.get(url)
+            if engine is None:
+                engine = create_catalogue_engine(url)
+                if current_revision(engine) != head_revision():
+                    upgrade(engine)
+                _ENGINES[url] = engine
     return engine
 
 

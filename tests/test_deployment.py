@@ -69,6 +69,15 @@ def trigger(url: str, body: dict) -> str:
     raise AssertionError("unreachable")
 
 
+def test_serve_without_a_prefect_server_is_refused(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HSTLC_", "PREFECT_"))}
+    env.update(HSTLC_HOME_DIR=str(tmp_path / "home"), PREFECT_HOME=str(tmp_path / "prefect"))
+    result = subprocess.run([str(BIN / "hstlc"), "serve"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert "PREFECT_API_URL" in result.stderr and "prefect server start" in result.stderr
+
+
 def test_served_adhoc_target_deployment_runs(tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"

@@ -276,3 +276,17 @@ def test_ingest_and_composite_on_postgresql(home, pg_cluster, monkeypatch):
                                           "lb1c04nuq_x1d.fits": "Bad EXPFLAG"}
     assert {composite for _, _, composite in outputs} == {
         "hlsp_hstlc_hst_cos-nuv_teststar_g185m_1882_psa_v1_sci.fits"}
+
+
+def test_a_deployed_run_on_a_fresh_home_creates_the_catalogue_and_reprocesses(home):
+    """What a deployment runs (no command line before it): schema, lock, target runner."""
+    from flows.pipeline import hstlc_pipeline, reprocess_target
+
+    settings = load_settings()
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
+    assert not (home / "hstlc.db").exists()
+    summary = hstlc_pipeline()
+    assert summary["ingested"] == ["lb1c02nuq"]
+    again = reprocess_target(target="TEST-STAR")
+    assert again["ingested"] == ["lb1c02nuq"] and again["composites"]["written"][0]["members"] == 1
+    assert not (home / ".hstlc-run.lock").read_text()  # released

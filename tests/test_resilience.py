@@ -180,9 +180,27 @@ def test_a_refused_file_dropped_again_is_not_checked_again(config, tmp_path):
 
 
 def test_one_run_per_home(tmp_path):
-    with run_lock(tmp_path):
-        with pytest.raises(HstlcError, match="another hstlc run is in progress"):
-            with run_lock(tmp_path):
-                pass
+    """Another process holding the lock stops a run, or makes it wait; this process re-enters."""
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
+         "f.write('pid other'); f.flush(); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); "
+         "time.sleep(2)", str(tmp_path / ".hstlc-run.lock")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(HstlcError, match="another hstlc run is in progress"):
+        with run_lock(tmp_path):
+            pass
+    started = time.monotonic()
+    with run_lock(tmp_path, wait_s=30, poll_s=0.1):  # waits for the holder to finish
+        assert holder.poll() is not None
+        with run_lock(tmp_path):  # re-entered by a flow of the same process
+            pass
+    assert time.monotonic() - started < 30
+    holder.wait()
+    holder.stdout.close()
     with run_lock(tmp_path):  # released
         pass
