@@ -45,6 +45,7 @@ from hstlc.lcfile import (
     table_hdu,
     write_hdus,
 )
+from hstlc.targets import normalize_targname
 
 logger = logging.getLogger(__name__)
 
@@ -253,11 +254,13 @@ def make_composite(
     first = curves[0].meta
     if key is None:
         key = _key_of(first, str(first.get("targname", "")))
-    for lc in curves[1:]:
+    target = normalize_targname(key.targname)
+    for lc in curves:
         other = _key_of(lc.meta, key.targname)
-        if other != key:
-            raise HstlcError(f"composite members differ: {lc.meta['rootname']} is {other}, "
-                             f"expected {key}")
+        name = str(lc.meta.get("targname", ""))
+        if other != key or normalize_targname(name) != target:
+            raise HstlcError(f"composite members differ: {lc.meta['rootname']} is "
+                             f"{_key_of(lc.meta, name)}, expected {key}")
     stacked = _stack(curves, wmin, wmax)
     infos = tuple({"dataset": i, "rootname": lc.meta["rootname"],
                    "expstart": float(lc.meta["expstart"]), "exptime": float(lc.bins.sum()),

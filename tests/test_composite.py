@@ -102,6 +102,13 @@ def test_key_from_the_caller_and_mismatches(exposures, tmp_path):
     with pytest.raises(HstlcError, match="members differ"):
         make_composite([exposures[0]["corrtag_a"], other["corrtag_a"]], tmp_path, key=key,
                        **HLSP)
+    # another target in the same configuration is never stacked, with or without a key
+    star = b.build_cos_fuv_pair(tmp_path / "star", rootname="lb1c01afq", seed=56,
+                                exptime=200.0, targname="OTHER-STAR")
+    for given in (key, None):
+        with pytest.raises(HstlcError, match="members differ"):
+            make_composite([exposures[0]["corrtag_a"], star["corrtag_a"]], tmp_path, key=given,
+                           **HLSP)
 
 
 def test_file_names_are_safe():
