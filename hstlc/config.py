@@ -47,6 +47,8 @@ from hstlc.errors import ConfigurationError
 ENV_PREFIX = "HSTLC_"
 CONFIG_ENV = "HSTLC_CONFIG"
 SECRET_KEYS = frozenset({"db_connection_string"})
+#: HSTLC_* variables that are no setting: the settings file, the demo set, the tests' real files.
+OTHER_ENV = frozenset({CONFIG_ENV, "HSTLC_DEMO_DATA", "HSTLC_REAL_DATA"})
 
 logger = logging.getLogger(__name__)
 DEFAULT_CONFIG_FILE = "hstlc.yaml"
@@ -302,7 +304,7 @@ def unknown_environment_keys(environ: Mapping[str, str] | None = None) -> list[s
     ['HSTLC_HOMEDIR']
     """
     environ = os.environ if environ is None else environ
-    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {CONFIG_ENV}
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | OTHER_ENV
     return sorted(key for key in environ if key.upper().startswith(ENV_PREFIX)
                   and key.upper().split("__", 1)[0] not in known)
 
