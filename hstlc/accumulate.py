@@ -143,7 +143,8 @@ class _Cells:
     event counts once per cell of its interval, and a box is the sum of its cells.
     ``layers[d, i]`` is the d-th cell of interval ``i`` (-1: none); ``weight[c]`` is the
     sum over the boxes holding cell ``c`` of their weight in the counts (1 for a source
-    box, ``-scale`` for a background box).
+    box, ``-scale`` for a background box); ``background[c]`` says whether only
+    background boxes hold it.
     """
 
     def __init__(self, boxes: Sequence[Box], groups: Sequence[str]):
@@ -158,8 +159,11 @@ class _Cells:
                                 for i in range(first, last + 1)])
         self.count = len(cells)
         self.weight = np.zeros(self.count)
+        self.background = np.ones(self.count, bool)
         for box, ids in zip(boxes, self.of_box, strict=True):
             self.weight[ids] += 1.0 if box.role == SOURCE else -box.scale
+            if box.role == SOURCE:
+                self.background[ids] = False
         per_interval: dict[int, list[int]] = {}
         for (i, _), cell in cells.items():
             per_interval.setdefault(i, []).append(cell)
@@ -202,11 +206,13 @@ class _BoxKernel:
     def __init__(self, boxes: Sequence[Box], groups: Sequence[str], selection: Selection,
                  conversion: Callable[..., np.ndarray] | None,
                  column_wavelength: np.ndarray | None, x_scale: float, block_rows: int,
-                 want_x: bool = True):
+                 want_x: bool = True, background_only: bool = False):
         self.groups, self.sel, self.conversion = list(groups), selection, conversion
         self.want_x = want_x
         self.column_wavelength, self.x_scale = column_wavelength, x_scale
         self.cells = _Cells(boxes, groups)
+        #: Only the background cells take the column's wavelength; the others WAVELENGTH.
+        self.mixed = column_wavelength is not None and background_only
         self.shape = (self.cells.count, selection.nbins)
         self.block_rows = block_rows
         self._local = threading.local()
@@ -268,6 +274,20 @@ class _BoxKernel:
             self._band(block["WAVELENGTH"], good, s)
         return good
 
+    def _subsets(self, cell: np.ndarray, first: bool) -> list[tuple[np.ndarray | None, bool]]:
+        """The events of one layer that have a cell, by kind of wavelength: ``(rows, mapped)``.
+
+        ``rows`` None: all events (the first layer covers every selected event);
+        ``mapped``: the cells take the column's wavelength.
+        """
+        mapped = self.column_wavelength is not None
+        if not self.mixed:
+            return [(None if first else np.flatnonzero(cell >= 0), mapped)]
+        valid = cell >= 0
+        background = self.cells.background[cell]
+        return [(np.flatnonzero(valid & ~background), False),
+                (np.flatnonzero(valid & background), True)]
+
     def _in_gti(self, time: np.ndarray, s: _Scratch) -> np.ndarray:
         gti = self.sel.gti
         if len(gti) > 1:
@@ -320,7 +340,7 @@ class _BoxKernel:
         np.copyto(eps, pick("EPSILON"))
         need_x = self.want_x or self.column_wavelength is not None
         x = pick("XCORR") if need_x else None
-        wave = pick("WAVELENGTH") if self.column_wavelength is None else None
+        wave = pick("WAVELENGTH") if self.column_wavelength is None or self.mixed else None
         code = np.take(code, rows, out=s("pick_code", code.dtype, m))
         inside = self._in_gti(time, s)
         if not inside.all():
@@ -335,17 +355,25 @@ class _BoxKernel:
         total, converted = np.zeros(time.size), np.zeros(time.size)
         for depth, layer in enumerate(self.cells.layers):
             cell = np.take(layer, code, out=s("cell", np.intp, code.size))
-            if depth == 0:
-                weights, factors = self._accumulate(out, s, cell, k, eps, x, wave)
-                total += weights
-                converted += factors
-            else:
-                take = cell >= 0
-                weights, factors = self._accumulate(out, s, cell[take], k[take], eps[take],
-                                                    None if x is None else x[take],
-                                                    None if wave is None else wave[take])
+            # the sums go to out's arrays, the ranges to this layer's own dictionaries
+            spans = BoxSums(out.gross, out.flux, out.count_variance, out.flux_variance, {}, {})
+            for take, mapped in self._subsets(cell, depth == 0):
+                if take is None:
+                    weights, factors = self._accumulate(spans, s, cell, k, eps, x, wave, mapped)
+                    total += weights
+                    converted += factors
+                    continue
+                weights, factors = self._accumulate(
+                    spans, s, cell[take], k[take], eps[take], None if x is None else x[take],
+                    None if wave is None else wave[take], mapped)
                 total[take] += weights
                 converted[take] += factors
+            # the layer's ranges in the order of the groups, whatever the subsets' order
+            for name in self.groups:
+                for mine, ranges in ((spans.wave_range, out.wave_range),
+                                     (spans.x_range, out.x_range)):
+                    if name in mine:
+                        _merge(ranges, name, mine[name])
         pairs = [(total, out.count_variance)]
         if self.conversion is not None:
             pairs.append((converted, out.flux_variance))
@@ -356,12 +384,15 @@ class _BoxKernel:
         return out
 
     def _accumulate(self, out: BoxSums, s: _Scratch, cell: np.ndarray, k: np.ndarray,
-                    eps: np.ndarray, x: np.ndarray | None, wave: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        """Add one layer of (event, cell) pairs to ``out``.
+                    eps: np.ndarray, x: np.ndarray | None, wave: np.ndarray | None,
+                    mapped: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Add (event, cell) pairs of one layer to ``out``.
 
-        Returns the cells' weights in the counts and in the flux sum (weight * conversion)
-        of each pair, 0 where the event is not counted (outside the band of its cell).
+        ``mapped``: the cells take the wavelength of the event's column (``wave`` is
+        ignored); otherwise ``wave``, tested against the band here when some cells are
+        mapped (else the band cut was made already).  Returns the cells' weights in the
+        counts and in the flux sum (weight * conversion) of each pair, 0 where the event
+        is not counted (outside the band of its cell).
         """
         n = cell.size
         weights = self.cells.weight[cell]
@@ -370,11 +401,13 @@ class _BoxKernel:
             return weights, factors
         group = self.cells.group[cell] if len(self.groups) > 1 else None
         counted: np.ndarray | None = None
-        if wave is None:
+        if mapped:
             assert self.column_wavelength is not None and x is not None
             column = (x * self.x_scale).astype(np.intp)
             np.clip(column, 0, self.column_wavelength.shape[1] - 1, out=column)
             wave = self.column_wavelength[0 if group is None else group, column]
+        assert wave is not None
+        if self.column_wavelength is not None:  # the band of each cell's wavelength
             counted = np.ones(n, bool)
             self._band(wave, counted, s)
             eps = np.where(counted, eps, 0.0)
@@ -481,7 +514,7 @@ class _CompiledKernel:
 
     def __init__(self, table: EventTable, boxes: Sequence[Box], groups: list[str],
                  selection: Selection, conversion: Any, columns_map: np.ndarray | None,
-                 x_scale: float, want_x: bool):
+                 x_scale: float, want_x: bool, background_only: bool = False):
         from hstlc import kernels
 
         self.k = kernels
@@ -491,7 +524,7 @@ class _CompiledKernel:
         self.layout = np.full(len(_KERNEL_COLUMNS), -1, np.int64)
         self.types = [0] * len(_KERNEL_COLUMNS)
         for row, name in enumerate(_KERNEL_COLUMNS):
-            if name == "WAVELENGTH" and columns_map is not None:
+            if name == "WAVELENGTH" and columns_map is not None and not background_only:
                 continue
             spelled = table.column(name)
             fields = table.dtype.fields
@@ -508,9 +541,13 @@ class _CompiledKernel:
         self.layers = np.ascontiguousarray(self.cells.layers, np.int64)
         self.cell_group = np.ascontiguousarray(self.cells.group, np.int64)
         self.cell_weight = np.ascontiguousarray(self.cells.weight, np.float64)
+        self.cell_mapped = np.ones(self.cells.count, np.bool_)
         self.flags = 0
         if columns_map is not None:
             self.flags |= kernels.COLUMN_WAVELENGTH
+            if background_only:
+                self.flags |= kernels.MIXED_WAVELENGTH
+                self.cell_mapped = np.ascontiguousarray(self.cells.background, np.bool_)
             self.column_map = np.ascontiguousarray(columns_map, np.float64)
             probe = np.zeros(1, table.dtype[table.column("XCORR")].newbyteorder("="))
             if (probe * x_scale).dtype == np.float32:  # numpy's type for XCORR * x_scale
@@ -600,8 +637,8 @@ class _CompiledKernel:
         kmin, kmax = self.k.accumulate_block(
             raw, count, self.rowsize, self.type_codes, self.layout, self.flags, self.cuts,
             self.sdqflags, self.nbins, self.airglow, self.gti_edges, self.cells.edges, self.covered,
-            self.layers, self.cell_group, self.cell_weight, self.table, self.conv64, self.conv32,
-            self.conv_base, self.column_map, sums, variances, ranges)
+            self.layers, self.cell_group, self.cell_weight, self.cell_mapped, self.table,
+            self.conv64, self.conv32, self.conv_base, self.column_map, sums, variances, ranges)
         part = per_bin = None
         if kmax >= kmin:
             cells = sums.reshape(2, self.ncells, self.nbins)
@@ -647,6 +684,7 @@ def accumulate_boxes(
     *,
     conversion: Callable[[np.ndarray | None, np.ndarray], np.ndarray] | None = None,
     column_wavelength: Mapping[str, np.ndarray] | None = None,
+    column_wavelength_boxes: str = "all",
     x_scale: float = 1.0,
     block_rows: int = DEFAULT_BLOCK_ROWS,
     threads: int = 1,
@@ -665,7 +703,7 @@ def accumulate_boxes(
     ----------
     table : EventTable
         The event table (columns TIME, XCORR, YCORR, EPSILON, DQ and, unless
-        ``column_wavelength`` is given, WAVELENGTH).
+        ``column_wavelength`` is given for all boxes, WAVELENGTH).
     boxes : sequence of Box
         The boxes; ``group`` names the segment / stripe / order.
     selection : Selection
@@ -677,6 +715,11 @@ def accumulate_boxes(
     column_wavelength : mapping, optional
         Per group, the wavelength of each pixel column: an event's wavelength is then
         ``column_wavelength[group][int(XCORR * x_scale)]``, not its WAVELENGTH column.
+    column_wavelength_boxes : str
+        Which boxes take the column's wavelength: ``all``, or ``background`` (rows held
+        by background boxes only; the others use WAVELENGTH: the COS NUV stripes, whose
+        events carry the wavelength of the nearest stripe).  The band is then tested
+        per box, with the wavelength that box gives the event.
     block_rows, threads : int
         Streaming block size; number of blocks processed at once.
     want_x_range : bool
@@ -695,6 +738,10 @@ def accumulate_boxes(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if column_wavelength_boxes not in ("all", "background"):
+        raise ValueError("column_wavelength_boxes must be 'all' or 'background', got "
+                         f"{column_wavelength_boxes!r}")
+    background_only = column_wavelength is not None and column_wavelength_boxes == "background"
     groups = list(dict.fromkeys(box.group for box in boxes))
     block_rows = max(1, min(block_rows, table.nrows))  # small tables get small buffers
     columns_map = None
@@ -706,16 +753,16 @@ def accumulate_boxes(
         columns_map[~np.isfinite(columns_map)] = -np.inf
     if engine != "numpy":
         compiled, reason = _compiled(table, boxes, groups, selection, conversion, columns_map,
-                                     x_scale, want_x_range)
+                                     x_scale, want_x_range, background_only)
         if compiled is not None:
             blocks = map_raw_blocks(table, compiled, block_rows=block_rows, threads=threads)
             return compiled.reduce(blocks, boxes)
         if engine == "kernel":
             raise ValueError(f"{table.path.name}: the compiled kernel cannot be used: {reason}")
     kernel = _BoxKernel(boxes, groups, selection, conversion, columns_map, x_scale, block_rows,
-                        want_x_range)
+                        want_x_range, background_only)
     columns = ["TIME", "XCORR", "YCORR", "EPSILON", "DQ"]
-    if column_wavelength is None:
+    if column_wavelength is None or background_only:
         columns.append("WAVELENGTH")
     parts = map_event_blocks(table, columns, kernel, block_rows=block_rows, threads=threads)
     return kernel.reduce(parts, boxes)
@@ -723,13 +770,14 @@ def accumulate_boxes(
 
 def _compiled(table: EventTable, boxes: Sequence[Box], groups: list[str], selection: Selection,
               conversion: Any, columns_map: np.ndarray | None, x_scale: float,
-              want_x: bool) -> tuple[_CompiledKernel | None, str]:
+              want_x: bool, background_only: bool) -> tuple[_CompiledKernel | None, str]:
     """The compiled kernel for this call, or None and the reason it cannot run."""
     if not kernel_available():
         return None, "numba is not installed"
-    for name in _KERNEL_COLUMNS[:5] + (() if columns_map is not None else ("WAVELENGTH",)):
+    wave = () if columns_map is not None and not background_only else ("WAVELENGTH",)
+    for name in _KERNEL_COLUMNS[:5] + wave:
         table.column(name)  # a missing column raises MissingKeywordError, as on the numpy path
     compiled = _CompiledKernel(table, boxes, groups, selection, conversion, columns_map,
-                               x_scale, want_x)
+                               x_scale, want_x, background_only)
     reason = compiled.check_columns(table) or compiled.plan()
     return (None, reason) if reason else (compiled, "")

@@ -15,6 +15,12 @@ The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
   ``WMIN < lambda < WMAX`` outside the airglow windows (Lyman-alpha 1208-1225 A,
   O I 1298-1312 A).  COS uses the event's WAVELENGTH; STIS the x1d wavelength of the
   event's column in its order (background events between echelle orders have none).
+  COS NUV background rows are shared by the stripes, and their events carry the
+  WAVELENGTH of the nearest stripe only: for each stripe's background boxes an event's
+  wavelength is that stripe's at the centre of the event's XCORR column, from a cubic
+  ``WAVELENGTH(XCORR)`` fitted to the events of the stripe's source box (read from the
+  start of the table; too few of them: the WAVELENGTH column, with a warning).  So the
+  band cut and the flux conversion of a stripe's background use its own dispersion.
 * **Time grid.** Bins of ``step`` seconds from ``origin`` (default: the first GTI start);
   ``times`` is each bin's START (``TIMEREF = 'START'``), ``mjd = EXPSTART + times/86400``
   exactly, ``bins`` the bin's exposure inside the GTIs.  Bins with no exposure are
@@ -67,7 +73,13 @@ from hstlc.calibrate import (
     response_from_reference,
 )
 from hstlc.errors import HstlcError, MissingKeywordError, UnsupportedProductError
-from hstlc.eventstream import DEFAULT_BLOCK_ROWS, EventTable, open_event_table, validate_gti
+from hstlc.eventstream import (
+    DEFAULT_BLOCK_ROWS,
+    EventTable,
+    iter_event_blocks,
+    open_event_table,
+    validate_gti,
+)
 from hstlc.lcfile import TIMEREF, Lightcurve, derive_columns
 
 logger = logging.getLogger(__name__)
@@ -184,6 +196,74 @@ def _stis_orders(x1d: Path) -> tuple[list[Box], dict[str, Spectrum1D]]:
                                    np.asarray(order.net, np.float64),
                                    np.ones(wavelength.shape, bool))
     return boxes, spectra
+
+
+#: Events of each COS NUV stripe's source box that its dispersion fit uses (at most).
+NUV_FIT_EVENTS = 50_000
+#: COS NUV pixel columns (XCORR 0 .. 1024).
+NUV_COLUMNS = 1024
+
+
+def _fit_dispersion(x: np.ndarray, wave: np.ndarray) -> np.polynomial.Polynomial | None:
+    """WAVELENGTH as a polynomial of XCORR, outliers clipped; None with too few events.
+
+    Cubic (linear below 200 events), refitted without the events more than 5 robust
+    sigmas away until none is dropped (at most 5 times).
+    """
+    ok = np.isfinite(x) & np.isfinite(wave)
+    x, wave = x[ok], wave[ok]
+    if x.size < 10 or np.ptp(x) < 0.25 * NUV_COLUMNS:
+        return None
+    degree = 3 if x.size >= 200 else 1
+    keep = np.ones(x.size, bool)
+    fit = np.polynomial.Polynomial.fit(x, wave, degree)
+    for _ in range(5):
+        residual = np.abs(wave - fit(x))
+        # float32 wavelengths: a perfect fit still leaves ~1e-7 relative residuals
+        limit = 5 * 1.4826 * np.median(residual[keep]) + 1e-6 * float(np.median(np.abs(wave)))
+        within = residual <= limit
+        if np.array_equal(within, keep) or np.count_nonzero(within) < 10:
+            break
+        keep = within
+        fit = np.polynomial.Polynomial.fit(x[keep], wave[keep], degree)
+    return fit
+
+
+def _nuv_column_wavelengths(table: EventTable, boxes: list[Box],
+                            block_rows: int) -> dict[str, np.ndarray] | None:
+    """Per COS NUV stripe, its wavelength at the centre of each XCORR column ``[c, c + 1)``.
+
+    An NUV event's WAVELENGTH is that of the stripe nearest to it, so the events of the
+    background rows, shared by the stripes, carry the wavelengths of one stripe only.
+    Each stripe's dispersion ``WAVELENGTH(XCORR)`` is fitted to the events of its source
+    box (all of them carry its wavelengths; its wavecal shift is included), read from
+    the start of the table until every stripe has :data:`NUV_FIT_EVENTS` of them.  None
+    when a stripe has too few events for a fit.
+    """
+    sources = {box.group: box for box in boxes if box.role == SOURCE}
+    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {g: [] for g in sources}
+    counts = dict.fromkeys(sources, 0)
+    for block in iter_event_blocks(table, ["XCORR", "YCORR", "WAVELENGTH"],
+                                   block_rows=block_rows):
+        y = block["YCORR"]
+        for group, box in sources.items():
+            inside = np.flatnonzero((y >= box.y0) & (y < box.y1))
+            found[group].append((block["XCORR"][inside].astype(np.float64),
+                                 block["WAVELENGTH"][inside].astype(np.float64)))
+            counts[group] += inside.size
+        if min(counts.values()) >= NUV_FIT_EVENTS:
+            break
+    centres = np.arange(NUV_COLUMNS) + 0.5
+    columns = {}
+    for group, parts in found.items():
+        fit = _fit_dispersion(np.concatenate([p[0] for p in parts]),
+                              np.concatenate([p[1] for p in parts]))
+        if fit is None:
+            logger.warning("%s: too few events in the %s source box to fit its dispersion; "
+                           "background events keep their WAVELENGTH", table.path.name, group)
+            return None
+        columns[group] = fit(centres)
+    return columns
 
 
 def _partner(path: Path) -> Path | None:
@@ -347,10 +427,15 @@ def extract_lightcurve(
     for table, boxes, selection in zip(tables, plan.boxes, selections, strict=True):
         groups = list(dict.fromkeys(box.group for box in boxes))
         need_x = not plan.spectra or any(g not in plan.spectra for g in groups)
+        column_wavelength, mapped = plan.column_wavelength, "all"
+        if plan.shared_background:
+            column_wavelength = _nuv_column_wavelengths(table, boxes, block_rows)
+            mapped = "background"
         part = accumulate_boxes(table, boxes, selection,
                                 conversion=response.indexed(groups) if response.calibrated
                                 else None,
-                                column_wavelength=plan.column_wavelength, x_scale=plan.x_scale,
+                                column_wavelength=column_wavelength,
+                                column_wavelength_boxes=mapped, x_scale=plan.x_scale,
                                 block_rows=block_rows, threads=threads, want_x_range=need_x,
                                 engine=engine)
         npix += sum(_npix(plan.spectra, part, g, selection, plan.x_scale) for g in groups)
@@ -373,6 +458,8 @@ class _Plan:
     xlim: tuple[float, float]
     x_scale: float = 1.0
     column_wavelength: dict[str, np.ndarray] | None = None
+    #: COS NUV: the stripes share their background rows (see _nuv_column_wavelengths).
+    shared_background: bool = False
 
     @property
     def groups(self) -> list[str]:
@@ -396,7 +483,8 @@ def _plan(headers: list[_Header], x1d_path: Path | None) -> _Plan:
             boxes.append([box for group in names for box in _cos_boxes(header, group[-1], group)])
         spectra = read_cos_x1d(x1d_path) if x1d_path is not None else None
         wlim = COS_FUV_WLIM if detector == "FUV" else COS_NUV_WLIM
-        return _Plan("COS", boxes, spectra, wlim, XLIM[f"COS/{detector}"])
+        return _Plan("COS", boxes, spectra, wlim, XLIM[f"COS/{detector}"],
+                     shared_background=detector == "NUV")
     if instrument != "STIS":
         raise UnsupportedProductError(f"{name}: INSTRUME = {instrument!r}, not COS or STIS",
                                       filename=name)

@@ -16,8 +16,9 @@ reproduces that path bit for bit:
   bin's variances, as the reference does;
 * the flux conversion repeats :class:`hstlc.calibrate.ConversionLookup` operation by
   operation, in float32 when the wavelength is float32;
-* STIS: events outside the band still add ``0.0`` (and ``conversion * 0.0``) to their
-  cells, as ``np.where(counted, eps, 0.0)`` does.
+* STIS, COS NUV background: events outside the band of a cell whose wavelength comes
+  from the column map still add ``0.0`` (and ``conversion * 0.0``) to it, as
+  ``np.where(counted, eps, 0.0)`` does.
 
 The block goes through in chunks of :data:`CHUNK` rows whose work arrays stay in the L1
 cache, each in four short loops:
@@ -59,6 +60,7 @@ CODES = {">f4": F4, ">f8": F8, ">i2": I2, ">i4": I4, ">i8": I8, "|u1": U1, "|i1"
 TIME, XCORR, YCORR, EPSILON, DQ, WAVELENGTH = range(6)
 #: Bits of ``flags``.
 HAS_CONVERSION, CONVERSION_BY_GROUP, COLUMN_WAVELENGTH, X_SCALE_FLOAT32, REUSE_BINS = 1, 2, 4, 8, 16
+MIXED_WAVELENGTH = 32
 #: Entries of ``cuts``.
 XMIN, XMAX, WMIN, WMAX, ORIGIN, STEP, XSCALE = range(7)
 #: Slots per range accumulator (consecutive events update different slots).
@@ -221,9 +223,9 @@ def _bin_of(t, origin, step, nbins):  # type: ignore[no-untyped-def]
 
 @numba.njit(cache=True, nogil=True)
 def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, nbins,
-                     windows, gti, edges, covered, layers, cell_group, cell_weight, table,
-                     conv64, conv32, conv_base, column_map, sums, variances,
-                     ranges):  # type: ignore[no-untyped-def]
+                     windows, gti, edges, covered, layers, cell_group, cell_weight,
+                     cell_mapped, table, conv64, conv32, conv_base, column_map, sums,
+                     variances, ranges):  # type: ignore[no-untyped-def]
     """Add one block of events to per-cell, per-bin sums.
 
     Parameters
@@ -237,8 +239,11 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
         EPSILON, DQ and WAVELENGTH (WAVELENGTH: offset -1 when not read).
     flags : int
         :data:`HAS_CONVERSION` | :data:`CONVERSION_BY_GROUP` | :data:`COLUMN_WAVELENGTH`
-        | :data:`X_SCALE_FLOAT32` (``XCORR * x_scale`` is computed in float32, as numpy
-        does for a float32 column and a Python float) | :data:`REUSE_BINS` (every GTI
+        | :data:`MIXED_WAVELENGTH` (with COLUMN_WAVELENGTH: only the cells with
+        ``cell_mapped`` take the column map's wavelength, the others the WAVELENGTH
+        column, each cell testing the band) | :data:`X_SCALE_FLOAT32` (``XCORR *
+        x_scale`` is computed in float32, as numpy does for a float32 column and a Python
+        float) | :data:`REUSE_BINS` (every GTI
         edge and bin edge ``e`` has ``|e| / step < 1e8``, so the numpy path's bin
         estimate is exact: an event in the bin of the previous one is put there without
         recomputing).
@@ -258,7 +263,9 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
         ``i``; ``covered[i]`` says whether a box holds them, ``layers[d, i]`` is their
         d-th cell (-1: none), ``cell_group[c]`` the group of cell ``c`` and
         ``cell_weight[c]`` its weight in the counts (source boxes +1, background boxes
-        ``-scale``, summed over the boxes holding the cell).
+        ``-scale``, summed over the boxes holding the cell); ``cell_mapped[c]`` says
+        whether the cell takes its wavelength from ``column_map`` (with
+        :data:`MIXED_WAVELENGTH`).
     table, conv64, conv32, conv_base :
         The conversion lookup: float32 table; per group ``start, inverse, top`` in float64
         and float32; offset of the group's part of the table.
@@ -280,10 +287,12 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
         The first and last time bin that received an event (``nbins, -1`` if none).
     """
     by_column = (flags & COLUMN_WAVELENGTH) != 0
+    mixed = by_column and (flags & MIXED_WAVELENGTH) != 0
+    read_wave = (not by_column) or mixed  # the WAVELENGTH column is decoded
     x_f32 = (flags & X_SCALE_FLOAT32) != 0
     has_conversion = (flags & HAS_CONVERSION) != 0
     by_group = (flags & CONVERSION_BY_GROUP) != 0
-    wave_f32 = (not by_column) and types[WAVELENGTH] == F4
+    wave_f32 = read_wave and types[WAVELENGTH] == F4
     xmin, xmax, wmin, wmax = cuts[XMIN], cuts[XMAX], cuts[WMIN], cuts[WMAX]
     origin, step, x_scale = cuts[ORIGIN], cuts[STEP], cuts[XSCALE]
     x_scale32 = np.float32(x_scale)
@@ -331,7 +340,7 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
         _decode_float(raw, first, n, size, o_y, c_y, y_)
         _decode_float(raw, first, n, size, o_e, c_e, e_)
         _decode_integer(raw, first, n, size, o_q, c_q, q_)
-        if not by_column:
+        if read_wave:
             _decode_float(raw, first, n, size, o_w, c_w, w_)
         # 2. cuts
         for i in range(n):
@@ -414,9 +423,13 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
                 if cell < 0:
                     continue
                 g = cell_group[cell]
-                weight, counted = eps, True
+                weight, counted, f32 = eps, True, wave_f32
                 if by_column:
-                    wave = column_map[g, min(max(_column(xs), 0), width - 1)]
+                    if mixed and not cell_mapped[cell]:
+                        wave = w_[i]
+                    else:
+                        wave = column_map[g, min(max(_column(xs), 0), width - 1)]
+                        f32 = False
                     if few_windows:
                         counted = _in_band_fixed(wave, wmin, wmax, padded_windows)
                     else:
@@ -427,7 +440,7 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
                 flux, factor = 0.0, 0.0
                 if has_conversion:
                     h = g if by_group else 0
-                    if wave_f32:  # numpy computes the position in the wavelength's type
+                    if f32:  # numpy computes the position in the wavelength's type
                         position32 = (np.float32(wave) - conv32[h, 0]) * conv32[h, 1]
                         if not position32 >= 0:  # np.fmax(position, 0): NaN -> 0
                             position32 = np.float32(0.0)
@@ -476,7 +489,8 @@ def warm_up() -> float:
     f64[STEP] = 1.0
     accumulate_block(row, 1, 39, i64, i64, 0, f64, 0, 1, np.zeros((0, 2)), np.zeros(2),
                      np.zeros(2), np.zeros(3, np.bool_), np.zeros((1, 3), np.int64),
-                     np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.float32),
+                     np.zeros(1, np.int64), np.zeros(1), np.zeros(1, np.bool_),
+                     np.zeros(1, np.float32),
                      np.zeros((1, 3)), np.zeros((1, 3), np.float32), np.zeros(1, np.int64),
                      np.zeros((1, 1)), np.zeros((2, 1)), np.zeros((1, 1)),
                      np.zeros((4, 1, 1, LANES)))

@@ -210,6 +210,40 @@ def test_constant_nuv_source_with_shared_background_has_reduced_chi2_near_one(tm
     assert 0.8 <= chi2 <= 1.2, chi2  # the box-by-box variance gave 1.40
 
 
+@pytest.mark.parametrize(("opt_elem", "cenwave"), [("G185M", 1882), ("G230L", 2950)])
+def test_nuv_flux_with_a_heavy_background_comes_back_within_5_percent(tmp_path, opt_elem,
+                                                                       cenwave):
+    """Background events carry the nearest stripe's WAVELENGTH: each stripe needs its own."""
+    nuv = b.build_cos_nuv(tmp_path, seed=84, exptime=1500.0, source_rate=10.0,
+                          background_rate=1.66, opt_elem=opt_elem, cenwave=cenwave)
+    lc = extract_lightcurve(nuv["corrtag"], checksums=False)
+    assert lc.background.sum() > 0.55 * lc.gross.sum()
+    # with the events' WAVELENGTH for the background: 0.44 (G185M), 0.59 (G230L)
+    assert np.mean(lc.flux) == pytest.approx(nuv["truth"].flat_flux, rel=0.05)
+
+
+def test_nuv_stripe_wavelengths_are_fitted_to_their_source_box_events(tmp_path):
+    from hstlc.eventstream import open_event_table
+    from hstlc.extract import _cos_boxes, _Header, _nuv_column_wavelengths
+
+    nuv = b.build_cos_nuv(tmp_path, seed=85, exptime=300.0, background_rate=0.5)
+    table = open_event_table(nuv["corrtag"])
+    boxes = [box for letter in "ABC" for box in _cos_boxes(_Header(table), letter, f"NUV{letter}")]
+    columns = _nuv_column_wavelengths(table, boxes, block_rows=10_000)
+    assert columns is not None and set(columns) == {"NUVA", "NUVB", "NUVC"}
+    for letter in "ABC":
+        truth = nuv["truth"].segments[letter].wavelength_at(np.arange(1024) + 0.5)
+        np.testing.assert_allclose(columns[f"NUV{letter}"], truth, rtol=0, atol=2e-3)
+
+
+def test_nuv_without_source_box_events_keeps_the_wavelength_column(tmp_path, caplog):
+    nuv = b.build_cos_nuv(tmp_path, seed=86, exptime=200.0, source_rate=0.0,
+                          background_rate=0.0005, with_x1d=False)
+    lc = extract_lightcurve(nuv["corrtag"], checksums=False)
+    assert "too few events in the NUV" in caplog.text
+    assert len(lc) == 100
+
+
 def test_nuv_g230l_has_two_stripes(tmp_path):
     nuv = b.build_cos_nuv(tmp_path, seed=9, opt_elem="G230L", cenwave=2950, exptime=500.0)
     lc = extract_lightcurve(nuv["corrtag"], checksums=False)
@@ -353,11 +387,14 @@ def test_every_selected_event_is_counted_once_per_box(tmp_path, data):
     response = Response("X1D", {g: wave for g in groups},
                         {g: (1.0 + i) * 1e-12 * (1 + wave / 1e3) for i, g in enumerate(groups)})
     lookup = response.indexed(groups)
-    by_column = draw(st.booleans())  # STIS: wavelength of the event's column, per group
+    # STIS: wavelength of the event's column, per group; COS NUV: so for background rows
+    by_column = draw(st.sampled_from([False, True, "background"]))
     column_wavelength = ({g: np.linspace(900.0 + 7 * i, 1400.0, 40 + 5 * i)
                           for i, g in enumerate(groups)} if by_column else None)
+    mapped = "background" if by_column == "background" else "all"
     sums = accumulate_boxes(open_event_table(path), boxes, selection, conversion=lookup,
-                            column_wavelength=column_wavelength, x_scale=0.5,
+                            column_wavelength=column_wavelength,
+                            column_wavelength_boxes=mapped, x_scale=0.5,
                             block_rows=draw(st.integers(1, 64)),
                             threads=draw(st.sampled_from([1, 2])))
 
@@ -372,16 +409,26 @@ def test_every_selected_event_is_counted_once_per_box(tmp_path, data):
     magnitude = np.zeros(t.size)  # sum of |weight * conversion|: the scale of rounding errors
     for j, box in enumerate(boxes):
         g = groups.index(box.group)
+        wave_j = events["WAVELENGTH"]
+        own = np.ones(t.size, bool)  # events whose WAVELENGTH this box uses
         if by_column:
             table = column_wavelength[box.group]
-            wave_j = table[np.clip((x * 0.5).astype(int), 0, table.size - 1)]
-        else:
-            wave_j = events["WAVELENGTH"]
+            by_x = table[np.clip((x * 0.5).astype(int), 0, table.size - 1)]
+            own[:] = False
+            if by_column == "background":  # rows that a source box of the group holds
+                for other in boxes:
+                    if other.group == box.group and other.role == SOURCE:
+                        own |= (y >= other.y0) & (y < other.y1)
+            wave_j = np.where(own, wave_j, by_x)
         band = (wave_j > 915.0) & (wave_j < 1400.0)
         for lo, hi in AIRGLOW_WINDOWS:
             band &= (wave_j < lo) | (wave_j > hi)
         mine = good & band & (y >= box.y0) & (y < box.y1)
-        factor = lookup(np.full(mine.sum(), g), wave_j[mine]) if mine.any() else np.zeros(0)
+        # the lookup works in the wavelength's type: float32 for the WAVELENGTH column
+        factor = np.zeros(mine.sum())
+        if mine.any():
+            factor = np.where(own[mine], lookup(np.full(mine.sum(), g), events["WAVELENGTH"][mine]),
+                              lookup(np.full(mine.sum(), g), wave_j[mine]))
         np.testing.assert_allclose(sums.gross[j], np.bincount(k[mine], eps[mine], nbins),
                                    rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(sums.flux[j], np.bincount(k[mine], eps[mine] * factor, nbins),

@@ -142,7 +142,8 @@ def scenarios(draw: st.DrawFn) -> dict:
             "airglow": airglow, "gti": gti, "step": step, "origin": origin, "nbins": nbins,
             "boxes": boxes, "sdqflags": draw(st.sampled_from([0, 8, 24, 40000, 2**40 + 8])),
             "calibration": draw(st.sampled_from(["lookup", "lookup", "none"])),
-            "by_column": draw(st.booleans()), "x_scale": draw(st.sampled_from([0.5, 1.0, 0.3])),
+            "by_column": draw(st.sampled_from([False, True, "background"])),
+            "x_scale": draw(st.sampled_from([0.5, 1.0, 0.3])),
             "block_rows": draw(st.sampled_from([1, 7, 64, 1000])),
             "threads": draw(st.sampled_from([1, 2])), "want_x": draw(st.booleans())}
 
@@ -185,8 +186,10 @@ def test_kernel_equals_numpy_path(tmp_path, scenario):
         column_wavelength = {g: np.linspace(900.0 + 7 * i, 1400.0, 40 + 5 * i)
                              for i, g in enumerate(groups)}
         column_wavelength[groups[0]][3] = np.nan  # a column without wavelength
+    mapped = "background" if s["by_column"] == "background" else "all"
     kernel, numpy = _both(open_event_table(path), s["boxes"], selection, conversion=conversion,
-                          column_wavelength=column_wavelength, x_scale=s["x_scale"],
+                          column_wavelength=column_wavelength, column_wavelength_boxes=mapped,
+                          x_scale=s["x_scale"],
                           block_rows=s["block_rows"], threads=s["threads"],
                           want_x_range=s["want_x"])
     _assert_same(kernel, numpy)
