@@ -18,12 +18,13 @@ Conventions
   WAVELENGTH = 0, so any wavelength limit drops them;
   ``IMAGING`` -- 0 for every event; ``CENTRWV``/``CENWAVE`` -- no x1d: that keyword's value.
 * EPSILON = 1 / (product of the flats found among PFLTFILE, LFLTFILE) at the event's
-  position (flat images of any size that divides 2048 are indexed by scaling the
+  detector pixel (DETAXIS1, AXIS2: flats belong to detector pixels, and AXIS1 is Doppler
+  shifted off them) (flat images of any size that divides 2048 are indexed by scaling the
   high-res position); events on a non-positive or non-finite flat value get EPSILON 0.
   Without flats EPSILON = 1. Keyword EPSSRC: 'PFLTFILE+LFLTFILE', 'PFLTFILE', 'LFLTFILE'
   or 'NONE'.
 * DQ = OR of the BPIXTAB rows (PIX1, PIX2 1-based low-res, LENGTH, AXIS, VALUE) covering the
-  event's low-res pixel, else 0. Keyword DQSRC: 'BPIXTAB' or 'NONE'.
+  event's low-res detector pixel (DETAXIS1, AXIS2), else 0. Keyword DQSRC: 'BPIXTAB' or 'NONE'.
 * Reference names ``oref$name`` resolve against ``reference_dir``, then ``$oref``.
 
 The ``_tag`` file is only read; the output is written to a temporary file in the same
@@ -387,11 +388,15 @@ def tag_to_corrtag(tag_path: str | os.PathLike[str],
 
     wave, wavesrc = _wavelength_column(tag, header0, axis1, axis2, x1d)
     flats, epssrc = _flats(header0, reference_dir)
-    epsilon = flat_epsilon(axis1, axis2, flats) if flats else np.ones(time.size, np.float32)
+    # Flats and bad pixels belong to detector pixels: looked up at DETAXIS1 (AXIS1 is
+    # Doppler corrected, off the detector pixel by up to a few pixels along a row).
+    detector_x = detaxis1.astype(np.int64)
+    epsilon = (flat_epsilon(detector_x, axis2, flats) if flats
+               else np.ones(time.size, np.float32))
     bpix = resolve_reference(header0.get("BPIXTAB"), reference_dir)
     if bpix is not None:
         with _open(bpix) as ref:
-            dq, dqsrc = bad_pixel_dq(axis1, axis2, _table(ref, "BPIX", bpix).data), "BPIXTAB"
+            dq, dqsrc = bad_pixel_dq(detector_x, axis2, _table(ref, "BPIX", bpix).data), "BPIXTAB"
     else:
         dq, dqsrc = np.zeros(time.size, np.int16), "NONE"
 
