@@ -264,7 +264,8 @@ def make_composite(
     stacked = _stack(curves, wmin, wmax)
     infos = tuple({"dataset": i, "rootname": lc.meta["rootname"],
                    "expstart": float(lc.meta["expstart"]), "exptime": float(lc.bins.sum()),
-                   "files": list(lc.meta["input_files"])}
+                   "files": list(lc.meta["input_files"]),
+                   "fluxcal": str(lc.meta.get("fluxcal", "NONE")), "npix": int(lc.meta.get("npix", 0))}
                   for i, lc in enumerate(curves, start=1))
     path = Path(output_dir) / hlsp_filename(key, version)
     _write(stacked, infos, key, path, hlsp_name=hlsp_name, hlsp_lead=hlsp_lead,
@@ -283,8 +284,18 @@ def _stack(curves: list[Lightcurve], wmin: float, wmax: float) -> Lightcurve:
                  "input_sha256": {k: v for lc in curves
                                   for k, v in lc.meta.get("input_sha256", {}).items()},
                  "dropped_bins": sum(lc.meta.get("dropped_bins", 0) for lc in curves),
-                 "boxes": [], "gti": None})
+                 "boxes": [], "gti": None,
+                 # per member in the MEMBERS table; the header gives a value all members share
+                 "fluxcal": _shared([lc.meta.get("fluxcal") for lc in curves], "MIXED"),
+                 "npix": _shared([lc.meta.get("npix") for lc in curves], None),
+                 "fluxcal_files": sorted({f for lc in curves
+                                          for f in lc.meta.get("fluxcal_files", [])})})
     return Lightcurve(meta=meta, **columns)
+
+
+def _shared(values: list[Any], otherwise: Any) -> Any:
+    """The value every member has, else ``otherwise``."""
+    return values[0] if values and all(v == values[0] for v in values) else otherwise
 
 
 def _write(lc: Lightcurve, members: tuple[dict[str, Any], ...], key: GroupKey, path: Path, *,
@@ -327,5 +338,7 @@ def _write(lc: Lightcurve, members: tuple[dict[str, Any], ...], key: GroupKey, p
         fits.Column(name="EXPTIME", format="D", unit="s", array=[m["exptime"] for m in members]),
         fits.Column(name="FILES", format=f"{width}A",
                     array=[",".join(m["files"]) for m in members]),
+        fits.Column(name="FLUXCAL", format="16A", array=[m["fluxcal"] for m in members]),
+        fits.Column(name="NPIX", format="J", array=[m["npix"] for m in members]),
     ], name="MEMBERS")
     write_hdus([primary, table, member_table], path)

@@ -75,6 +75,8 @@ def test_hlsp_file(result):
         assert primary["DATE-OBS"].startswith("2017-09-04")
         assert hdul[1].name == "LIGHTCURVE" and hdul[2].name == "MEMBERS"
         assert list(hdul[2].data["ROOTNAME"]) == ["lb1c01abq", "lb1c01aaq", "lb1c01acq"]
+        assert list(hdul[2].data["FLUXCAL"]) == ["X1D"] * 3 and hdul[1].header["FLUXCAL"] == "X1D"
+        assert all(hdul[2].data["NPIX"] > 0)
     table = Table.read(result.path, hdu="LIGHTCURVE")
     assert len(table) == len(result.lightcurve)
     assert read_lightcurve(result.path).dataset.max() == 3
@@ -128,3 +130,15 @@ def test_real_gj436_composite(real_data, tmp_path):
     assert set(lc.dataset.tolist()) == {1, 2} and lc.meta["fluxcal"] == "X1D"
     assert outcome.path.name == "hlsp_hstlc_hst_cos-fuv_gj-436_g130m_1291_psa_v1_sci.fits"
     assert 1278 < outcome.wmin < outcome.wmax < 1441
+
+
+def test_members_calibrated_differently_are_described_each(exposures, tmp_path):
+    bare = b.build_cos_fuv_pair(tmp_path / "bare", rootname="lb1c01agq", seed=57, exptime=200.0,
+                                expstart=58003.0, with_x1d=False)
+    outcome = make_composite([exposures[0]["corrtag_a"], bare["corrtag_a"]], tmp_path, **HLSP)
+    with fits.open(outcome.path) as hdul:
+        assert list(hdul["MEMBERS"].data["FLUXCAL"]) == ["X1D", "NONE"]
+        assert hdul["LIGHTCURVE"].header["FLUXCAL"] == "MIXED"
+    second = outcome.lightcurve.dataset == 2
+    assert np.all(np.isnan(outcome.lightcurve.flux[second]))
+    assert np.all(np.isfinite(outcome.lightcurve.flux[~second]))
