@@ -271,6 +271,10 @@ def run_all(state: DatasetState, config: PipelineConfig, steps: Iterable[Step]) 
     moved_away = any(not path.exists() for path in state.job.files)
     if state.status == PENDING and moved_away and is_done(state.job, config, state.hashes):
         return replace(state, status=DONE, detail="finished by an earlier attempt")
+    earlier = (refusal(state.job, config, state.hashes)
+               if state.status == PENDING and moved_away else None)
+    if earlier is not None:  # refused by an earlier attempt: report its reason again
+        return replace(state, status=REJECTED, reason=earlier[0], detail=earlier[1])
     for step in steps:
         for attempt in range(len(RETRY_DELAYS_S) + 1):
             try:
@@ -336,6 +340,23 @@ def is_refused(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]) 
     """True when every file of ``job`` was refused before with this very content."""
     known = refused(config, hashes)
     return all(known.get(path.name) == hashes[path.name] for path in job.files)
+
+
+def refusal(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]
+            ) -> tuple[str, str] | None:
+    """``(reason, detail)`` when the files ``job`` lacks were refused, with this content,
+    into ``bad_data/`` (by an earlier attempt at the same run)."""
+    missing = [path.name for path in job.files if not path.exists()]
+    with session_scope(engine_for(config.database_url)) as session:
+        rows = session.execute(
+            select(BadData.filename, BadData.reason, BadData.detail, BadData.path,
+                   BadData.sha256).where(BadData.filename.in_(missing))
+        ).all()
+    found = {name: (reason, detail or "") for name, reason, detail, where, sha in rows
+             if where and Path(where).is_file() and sha == hashes.get(name)}
+    if not missing or set(missing) - set(found):
+        return None
+    return found[missing[0]]
 
 
 def complete(job: DatasetJob, config: PipelineConfig) -> DatasetJob:
