@@ -290,3 +290,29 @@ def test_a_deployed_run_on_a_fresh_home_creates_the_catalogue_and_reprocesses(ho
     again = reprocess_target(target="TEST-STAR")
     assert again["ingested"] == ["lb1c02nuq"] and again["composites"]["written"][0]["members"] == 1
     assert not (home / ".hstlc-run.lock").read_text()  # released
+
+
+def test_composites_of_touched_groups_only_then_all_then_a_target(settings, capsys):
+    from hstlc.cli import main
+
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0, targname="STAR-A")
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c03nuq", seed=2, exptime=200.0, targname="STAR-B")
+    assert main(["run"]) == 0
+    composite_dir = settings.outputs_dir / "composite"
+    name_a = "hlsp_hstlc_hst_cos-nuv_stara_g185m_1882_psa_v1_sci.fits"
+    name_b = "hlsp_hstlc_hst_cos-nuv_starb_g185m_1882_psa_v1_sci.fits"
+    first = {n: (composite_dir / n).stat().st_mtime_ns for n in (name_a, name_b)}
+    build_cos_nuv(settings.ingest_dir, rootname="lb1c04nuq", seed=3, exptime=200.0, targname="STAR-A")
+    capsys.readouterr()
+    assert main(["run"]) == 0  # a new member of STAR-A: only that group is rebuilt
+    assert (composite_dir / name_a).stat().st_mtime_ns > first[name_a]
+    assert (composite_dir / name_b).stat().st_mtime_ns == first[name_b]
+    second_b = (composite_dir / name_b).stat().st_mtime_ns
+    assert main(["composite"]) == 0  # every group
+    assert (composite_dir / name_b).stat().st_mtime_ns > second_b
+    curve = settings.outputs_dir / "STAR-B" / "lb1c03nuq_curve.fits"
+    before = curve.stat().st_mtime_ns
+    assert main(["reprocess", "STAR-B"]) == 0
+    assert curve.stat().st_mtime_ns > before
+    assert main(["reprocess", "NO-SUCH-STAR"]) == 1
+    assert "no ingested dataset of target 'NO-SUCH-STAR'" in capsys.readouterr().err
