@@ -13,7 +13,7 @@ import httpx
 import pytest
 from builders import build_cos_nuv
 from pgcluster import free_port
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from hstlc.db.engine import create_catalogue_engine, session_scope
 from hstlc.db.models import Metadata, Outputs
@@ -188,3 +188,45 @@ def test_prefect_yaml_agrees_with_the_served_deployments():
 def test_2016_named_pipeline_scripts_are_installed(script):
     result = subprocess.run([str(BIN / script), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "-corrtag_extract" in result.stdout
+
+
+@pytest.mark.postgres
+def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_cluster):
+    """The README's production path on one machine: a Prefect server on its own PostgreSQL
+    database, the catalogue on PostgreSQL, a pipeline run recorded by both."""
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    prefect_db = pg_cluster.create_database("prefect").replace("+psycopg2", "+asyncpg")
+    catalogue_url = pg_cluster.create_database("hstlc_production")
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HSTLC_", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", PREFECT_SERVER_DATABASE_CONNECTION_URL=prefect_db,
+               HSTLC_HOME_DIR=str(home), HSTLC_DB_CONNECTION_STRING=catalogue_url,
+               MPLBACKEND="Agg")
+    server_log = tmp_path / "server.log"
+    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
+                    str(port)], env, server_log)
+    try:
+        wait_for(lambda: get(f"{api}/health"), 180, "the Prefect server on PostgreSQL", [server_log])
+        env["PREFECT_API_URL"] = api
+        build_cos_nuv(home / "ingest", rootname="lb1c02nuq", seed=5, exptime=200.0)
+        run = subprocess.run([str(BIN / "hstlc"), "run"], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
+        response = httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
+        names = {r["name"].split("-2")[0] for r in response.json()}
+    finally:
+        stop(server)
+    assert {"hstlc-pipeline", "ingest", "composite"} <= names
+    engine = create_catalogue_engine(catalogue_url)
+    with session_scope(engine) as session:
+        assert set(session.scalars(select(Metadata.filename))) == {
+            "lb1c02nuq_corrtag.fits", "lb1c02nuq_x1d.fits"}
+    engine.dispose()
+    prefect_engine = create_catalogue_engine(prefect_db.replace("+asyncpg", "+psycopg2"))
+    with prefect_engine.connect() as connection:  # the server's own records are in PostgreSQL
+        stored = set(connection.execute(text("SELECT name FROM flow_run")).scalars())
+    prefect_engine.dispose()
+    assert {name.split("-2")[0] for name in stored} >= {"hstlc-pipeline", "ingest", "composite"}
