@@ -22,10 +22,11 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def start(command: list[str], env: dict[str, str], log: Path,
+          cwd: Path | None = None) -> subprocess.Popen:
     with open(log, "wb") as handle:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, cwd=cwd)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -193,7 +194,9 @@ def test_2016_named_pipeline_scripts_are_installed(script):
 @pytest.mark.postgres
 def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_cluster):
     """The README's production path on one machine: a Prefect server on its own PostgreSQL
-    database, the catalogue on PostgreSQL, a pipeline run recorded by both."""
+    database, the catalogue on PostgreSQL, ``prefect deploy --all`` from ``prefect.yaml``,
+    a process work pool and worker, and the ad-hoc target deployment run through them."""
+    root = Path(__file__).resolve().parents[1]
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     prefect_db = pg_cluster.create_database("prefect").replace("+psycopg2", "+asyncpg")
@@ -204,22 +207,42 @@ def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_clust
                DO_NOT_TRACK="1", PREFECT_SERVER_DATABASE_CONNECTION_URL=prefect_db,
                HSTLC_HOME_DIR=str(home), HSTLC_DB_CONNECTION_STRING=catalogue_url,
                MPLBACKEND="Agg")
-    server_log = tmp_path / "server.log"
+    server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
+    logs = [server_log, worker_log]
     server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
                     str(port)], env, server_log)
+    worker = None
     try:
-        wait_for(lambda: get(f"{api}/health"), 180, "the Prefect server on PostgreSQL", [server_log])
+        wait_for(lambda: get(f"{api}/health"), 180, "the Prefect server on PostgreSQL", logs)
         env["PREFECT_API_URL"] = api
         build_cos_nuv(home / "ingest", rootname="lb1c02nuq", seed=5, exptime=200.0)
         run = subprocess.run([str(BIN / "hstlc"), "run"], env=env, capture_output=True,
                              text=True, timeout=300)
         assert run.returncode == 0, run.stdout + run.stderr
-        response = httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
-            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})
-        names = {r["name"].split("-2")[0] for r in response.json()}
+        curve = home / "outputs" / "TEST-STAR" / "lb1c02nuq_curve.fits"
+        first_mtime = curve.stat().st_mtime_ns
+        for command in (["work-pool", "create", "hstlc-process", "--type", "process"],
+                        ["--no-prompt", "deploy", "--all"]):
+            done = subprocess.run([str(BIN / "prefect"), *command], env=env, cwd=root,
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stdout + done.stderr
+        worker = start([str(BIN / "prefect"), "worker", "start", "--pool", "hstlc-process"],
+                       env, worker_log, cwd=root)
+        deployment = get(f"{api}/deployments/name/reprocess-target/adhoc").json()
+        run_id = trigger(f"{api}/deployments/{deployment['id']}/create_flow_run",
+                         {"parameters": {"target": "TEST-STAR"}})
+
+        def finished():
+            flow_run = get(f"{api}/flow_runs/{run_id}")
+            state = flow_run.json()["state"]["type"] if flow_run is not None else None
+            return state if state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} else None
+
+        assert wait_for(finished, 240, "the ad-hoc run on the process worker", logs) == "COMPLETED"
     finally:
+        if worker is not None:
+            stop(worker)
         stop(server)
-    assert {"hstlc-pipeline", "ingest", "composite"} <= names
+    assert curve.stat().st_mtime_ns > first_mtime  # re-extracted by the deployed run
     engine = create_catalogue_engine(catalogue_url)
     with session_scope(engine) as session:
         assert set(session.scalars(select(Metadata.filename))) == {
@@ -229,4 +252,5 @@ def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_clust
     with prefect_engine.connect() as connection:  # the server's own records are in PostgreSQL
         stored = set(connection.execute(text("SELECT name FROM flow_run")).scalars())
     prefect_engine.dispose()
-    assert {name.split("-2")[0] for name in stored} >= {"hstlc-pipeline", "ingest", "composite"}
+    assert {name.split("-2")[0] for name in stored} >= {
+        "hstlc-pipeline", "ingest", "composite", "reprocess-TEST-STAR", "process-TEST-STAR"}
