@@ -70,9 +70,30 @@ def trigger(url: str, body: dict) -> str:
     raise AssertionError("unreachable")
 
 
-def test_serve_without_a_prefect_server_is_refused(tmp_path):
+def child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server, worker or command: no HSTLC_/PREFECT_ value of ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HSTLC_", "PREFECT_"))}
-    env.update(HSTLC_HOME_DIR=str(tmp_path / "home"), PREFECT_HOME=str(tmp_path / "prefect"))
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", MPLBACKEND="Agg", **extra)
+    return env
+
+
+def run_adhoc_target(api: str, target: str, timeout: float, logs: list[Path]) -> str:
+    """Start the ad-hoc target deployment; its final state type once it ends."""
+    deployment = get(f"{api}/deployments/name/reprocess-target/adhoc").json()
+    run_id = trigger(f"{api}/deployments/{deployment['id']}/create_flow_run",
+                     {"parameters": {"target": target}})
+
+    def finished():
+        flow_run = get(f"{api}/flow_runs/{run_id}")
+        state = flow_run.json()["state"]["type"] if flow_run is not None else None
+        return state if state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} else None
+
+    return wait_for(finished, timeout, "the ad-hoc target run", logs)
+
+
+def test_serve_without_a_prefect_server_is_refused(tmp_path):
+    env = child_env(tmp_path, HSTLC_HOME_DIR=str(tmp_path / "home"))
     result = subprocess.run([str(BIN / "hstlc"), "serve"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2
@@ -83,10 +104,8 @@ def test_served_adhoc_target_deployment_runs(tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HSTLC_", "PREFECT_"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1", HSTLC_HOME_DIR=str(home), MPLBACKEND="Agg",
-               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")
+    env = child_env(tmp_path, HSTLC_HOME_DIR=str(home),
+                    PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")
     server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
     logs = [server_log, serve_log]
     server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
@@ -104,9 +123,8 @@ def test_served_adhoc_target_deployment_runs(tmp_path):
         first_mtime = curve.stat().st_mtime_ns
 
         serve = start([str(BIN / "hstlc"), "serve"], env, serve_log)
-        deployment = wait_for(
-            lambda: get(f"{api}/deployments/name/reprocess-target/adhoc"), 120,
-            "the served deployment", logs).json()
+        wait_for(lambda: get(f"{api}/deployments/name/reprocess-target/adhoc"), 120,
+                 "the served deployment", logs)
         nightly = get(f"{api}/deployments/name/hstlc_pipeline/nightly").json()
         assert nightly["schedules"][0]["schedule"]["cron"] == "0 6 * * *"
 
@@ -117,15 +135,7 @@ def test_served_adhoc_target_deployment_runs(tmp_path):
             return response.status_code == 200 and len(response.json()) > 0
 
         wait_for(scheduled, 120, "scheduled runs of the nightly deployment", logs)
-        run_id = trigger(f"{api}/deployments/{deployment['id']}/create_flow_run",
-                         {"parameters": {"target": "DEPLOY-STAR"}})
-
-        def finished():
-            run = get(f"{api}/flow_runs/{run_id}")
-            state = run.json()["state"]["type"] if run is not None else None
-            return state if state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} else None
-
-        assert wait_for(finished, 180, "the ad-hoc flow run", logs) == "COMPLETED"
+        assert run_adhoc_target(api, "DEPLOY-STAR", 180, logs) == "COMPLETED"
     finally:
         if serve is not None:
             stop(serve)
@@ -202,11 +212,8 @@ def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_clust
     prefect_db = pg_cluster.create_database("prefect").replace("+psycopg2", "+asyncpg")
     catalogue_url = pg_cluster.create_database("hstlc_production")
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HSTLC_", "PREFECT_"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1", PREFECT_SERVER_DATABASE_CONNECTION_URL=prefect_db,
-               HSTLC_HOME_DIR=str(home), HSTLC_DB_CONNECTION_STRING=catalogue_url,
-               MPLBACKEND="Agg")
+    env = child_env(tmp_path, PREFECT_SERVER_DATABASE_CONNECTION_URL=prefect_db,
+                    HSTLC_HOME_DIR=str(home), HSTLC_DB_CONNECTION_STRING=catalogue_url)
     server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
     logs = [server_log, worker_log]
     server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
@@ -228,16 +235,7 @@ def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_clust
             assert done.returncode == 0, done.stdout + done.stderr
         worker = start([str(BIN / "prefect"), "worker", "start", "--pool", "hstlc-process"],
                        env, worker_log, cwd=root)
-        deployment = get(f"{api}/deployments/name/reprocess-target/adhoc").json()
-        run_id = trigger(f"{api}/deployments/{deployment['id']}/create_flow_run",
-                         {"parameters": {"target": "TEST-STAR"}})
-
-        def finished():
-            flow_run = get(f"{api}/flow_runs/{run_id}")
-            state = flow_run.json()["state"]["type"] if flow_run is not None else None
-            return state if state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"} else None
-
-        assert wait_for(finished, 240, "the ad-hoc run on the process worker", logs) == "COMPLETED"
+        assert run_adhoc_target(api, "TEST-STAR", 240, logs) == "COMPLETED"  # on the worker
     finally:
         if worker is not None:
             stop(worker)
