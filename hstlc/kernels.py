@@ -221,6 +221,18 @@ def _bin_of(t, origin, step, nbins):  # type: ignore[no-untyped-def]
     return min(max(k, 0), nbins - 1), start, stop
 
 
+@numba.njit(inline="always")
+def _cached_bin(t, bin_start, bin_stop, bin_k, origin, step, nbins, reuse):  # type: ignore[no-untyped-def]
+    """``(k, bin_start, bin_stop, bin_k)``: the previous event's bin when ``t`` is in it,
+    else :func:`_bin_of`, remembered for the next event when ``reuse`` (sorted times)."""
+    if (t >= bin_start) & (t < bin_stop):
+        return bin_k, bin_start, bin_stop, bin_k
+    k, start, stop = _bin_of(t, origin, step, nbins)
+    if reuse & (t >= start) & (t < stop):
+        return k, start, stop, k
+    return k, bin_start, bin_stop, bin_k
+
+
 @numba.njit(cache=True, nogil=True)
 def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, nbins,
                      windows, gti, edges, covered, layers, cell_group, cell_weight,
@@ -377,12 +389,8 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
             for j in range(m):
                 i = rows_[j]
                 t, eps, wave, x = t_[i], e_[i], w_[i], x_[i]
-                if (t >= bin_start) & (t < bin_stop):  # the previous event's bin
-                    k = bin_k
-                else:
-                    k, start, stop = _bin_of(t, origin, step, nbins)
-                    if reuse_bins & (t >= start) & (t < stop):
-                        bin_start, bin_stop, bin_k = start, stop, k
+                k, bin_start, bin_stop, bin_k = _cached_bin(t, bin_start, bin_stop, bin_k, origin,
+                                                            step, nbins, reuse_bins)
                 kmin, kmax = min(kmin, k), max(kmax, k)
                 cell = first_layer[interval_[i]]
                 slot = cell * nbins + k
@@ -405,12 +413,8 @@ def accumulate_block(raw, nrows, rowsize, types, layout, flags, cuts, sdqflags, 
         for j in range(m):
             i = rows_[j]
             t, eps, x, interval = t_[i], e_[i], x_[i], interval_[i]
-            if (t >= bin_start) & (t < bin_stop):  # the previous event's bin
-                k = bin_k
-            else:
-                k, start, stop = _bin_of(t, origin, step, nbins)
-                if reuse_bins & (t >= start) & (t < stop):
-                    bin_start, bin_stop, bin_k = start, stop, k
+            k, bin_start, bin_stop, bin_k = _cached_bin(t, bin_start, bin_stop, bin_k, origin,
+                                                        step, nbins, reuse_bins)
             kmin, kmax = min(kmin, k), max(kmax, k)
             lane = j & (LANES - 1)
             xs = 0.0
