@@ -6,12 +6,12 @@ Run from the project root::
     python bench/extract.py --events 2000000 --repeat 5
 
 It writes (once; reused afterwards) a synthetic COS FUV ``corrtag_a``/``corrtag_b``
-pair + x1d (:func:`hstlc.synthetic.build_cos_fuv_pair`) with ``--events`` events in total
+pair + x1d (:func:`hstlc.testing.synthetic.build_cos_fuv_pair`) with ``--events`` events in total
 (10^7: about 390 MB) under ``bench/results/extract_data/``, then measures, each in a fresh subprocess so that
 timings exclude imports and peak memories do not mix:
 
 * ``floor``   -- reading the two corrtag files' bytes in 16 MB blocks;
-* ``ours``    -- :func:`hstlc.extract.extract_lightcurve` (open to finished lightcurve,
+* ``ours``    -- :func:`hstlc.extraction.extract.extract_lightcurve` (open to finished lightcurve,
   without input checksums), compiled kernel (``engine="kernel"``);
 * ``ours-numpy`` -- the same with the numpy reference path (``engine="numpy"``);
 * ``ours+sha``-- the kernel path with the sha256 of every input recorded;
@@ -21,7 +21,7 @@ timings exclude imports and peak memories do not mix:
 Peak memory is the growth of the child's peak RSS (VmHWM, reset via
 ``/proc/self/clear_refs`` when allowed) over its RSS just before the measured call.
 The page cache is warmed first, so every row is a warm-cache number.  The ``ours``
-children load the compiled kernel before the timed call (:func:`hstlc.kernels.warm_up`,
+children load the compiled kernel before the timed call (:func:`hstlc.extraction.kernel.warm_up`,
 from numba's cache); the compilation itself is measured apart, in a child whose
 ``NUMBA_CACHE_DIR`` is an empty folder (``compile``), and the load from that cache in a
 second one (``cache load``).  Results go to ``bench/results/extract.json`` and a table
@@ -59,7 +59,7 @@ def make_data(folder: Path, events: int) -> dict[str, Path]:
     if stamp.exists() and json.loads(stamp.read_text()) == wanted and all(
             p.exists() for p in paths.values()):
         return paths
-    from hstlc.synthetic import build_cos_fuv_pair
+    from hstlc.testing.synthetic import build_cos_fuv_pair
 
     print(f"writing a synthetic COS FUV pair with {events:,} events to {folder} ...")
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,11 +111,11 @@ def measure(kind: str, paths: dict[str, Path]) -> dict[str, float]:
                         total += count
             return total
     elif kind in ("ours", "ours-numpy", "ours+sha"):
-        from hstlc.extract import extract_lightcurve
+        from hstlc.extraction.extract import extract_lightcurve
 
         engine = "numpy" if kind == "ours-numpy" else "kernel"
         if engine == "kernel":
-            from hstlc import kernels
+            from hstlc.extraction import kernel as kernels
 
             kernels.warm_up()  # load the machine code from numba's cache (not timed)
 

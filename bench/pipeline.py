@@ -35,7 +35,7 @@ TARGETS = 10  # datasets are spread over this many targets (composite groups)
 
 def make_templates(folder: Path, count: int) -> list[Path]:
     """Write ``count`` small COS NUV datasets once (reused by every run)."""
-    from hstlc.synthetic import build_cos_nuv
+    from hstlc.testing.synthetic import build_cos_nuv
 
     folder.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -50,9 +50,9 @@ def make_templates(folder: Path, count: int) -> list[Path]:
 
 def fresh_home(home: Path, files: list[Path]):  # type: ignore[no-untyped-def]
     """A new hstlc home with an empty catalogue and ``files`` in its ingest folder."""
+    from hstlc.catalogue.engine import create_catalogue_engine
+    from hstlc.catalogue.migrate import upgrade
     from hstlc.config import load_settings
-    from hstlc.db.engine import create_catalogue_engine
-    from hstlc.db.migrate import upgrade
 
     os.environ["HSTLC_HOME_DIR"] = str(home)
     settings = load_settings()
@@ -81,8 +81,9 @@ def run_once(home: Path, files: list[Path], batch_size: int | None) -> dict:
 
 def run_serial(home: Path, files: list[Path]) -> dict:
     """The baseline: the same datasets through the same steps in a plain loop, no Prefect."""
-    from hstlc import composites, steps
-    from hstlc.pipeline import PipelineConfig
+    from hstlc.ingest import groups as composites
+    from hstlc.ingest import steps
+    from hstlc.ingest.dataset import PipelineConfig
 
     settings = fresh_home(home, files)
     config = PipelineConfig.from_settings(settings)

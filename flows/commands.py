@@ -94,8 +94,8 @@ def _nothing_to_do(args: argparse.Namespace, settings: Settings) -> dict[str, An
     """
     if args.force or getattr(args, "all", False):
         return None
-    from hstlc.pipeline import PipelineConfig, catalogued, discover, refused
-    from hstlc.steps import plan_ingest
+    from hstlc.ingest.dataset import PipelineConfig, catalogued, discover, refused
+    from hstlc.ingest.steps import plan_ingest
 
     config = PipelineConfig.from_settings(settings)
     names = [p.name for job in discover(config.layout.ingest).jobs for p in job.files]
@@ -158,8 +158,8 @@ def _composite(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
-    from hstlc.pipeline import PipelineConfig
-    from hstlc.steps import filesystem_jobs
+    from hstlc.ingest.dataset import PipelineConfig
+    from hstlc.ingest.steps import filesystem_jobs
 
     _upgrade_catalogue(settings)
     if not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):
@@ -200,8 +200,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _upgrade_catalogue(settings: Settings) -> None:
     """Create or migrate the catalogue schema (a no-op when it is current)."""
-    from hstlc.db.engine import create_catalogue_engine
-    from hstlc.db.migrate import upgrade
+    from hstlc.catalogue.engine import create_catalogue_engine
+    from hstlc.catalogue.migrate import upgrade
 
     engine = create_catalogue_engine(settings.database_url)
     try:

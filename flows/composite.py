@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, unmapped
 
 from hstlc.config import load_settings
-from hstlc.pipeline import PipelineConfig
+from hstlc.ingest.dataset import PipelineConfig
 from tasks import composite as c
 from tasks.progress import run_name
 

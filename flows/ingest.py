@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, unmapped
 
 from hstlc.config import Settings, load_settings
-from hstlc.pipeline import DatasetState, PipelineConfig
+from hstlc.ingest.dataset import DatasetState, PipelineConfig
 from tasks import ingest as t
 from tasks.progress import Progress, final_state, run_name, summarize, track
 

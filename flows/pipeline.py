@@ -10,7 +10,7 @@ from flows.composite import composite
 from flows.ingest import ingest, run_plan
 from hstlc.config import load_settings
 from hstlc.fs import run_lock
-from hstlc.pipeline import PipelineConfig
+from hstlc.ingest.dataset import PipelineConfig
 from tasks import ingest as t
 from tasks.progress import final_state, run_name, with_composites
 from tasks.runner import task_runner_for

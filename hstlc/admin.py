@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from hstlc.db.engine import session_scope
-from hstlc.db.models import TABLES
-from hstlc.db.store import delete_rows
+from hstlc.catalogue.engine import session_scope
+from hstlc.catalogue.models import TABLES
+from hstlc.catalogue.store import delete_rows
 from hstlc.fs import Layout, move_file, sha256_file
 
 logger = logging.getLogger(__name__)

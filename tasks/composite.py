@@ -6,8 +6,8 @@ from typing import Any
 
 from prefect import task
 
-from hstlc import composites
-from hstlc.pipeline import PipelineConfig
+from hstlc.ingest import groups as composites
+from hstlc.ingest.dataset import PipelineConfig
 from tasks.retry import RETRY_OPTIONS
 
 

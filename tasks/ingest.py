@@ -1,7 +1,7 @@
 """Prefect tasks of the ingest: one per per-dataset step, plus planning and batches.
 
-Each task is a thin wrapper over :mod:`hstlc.steps` / :mod:`hstlc.pipeline`: it runs
-the library step and returns the next small :class:`~hstlc.pipeline.DatasetState`.
+Each task is a thin wrapper over :mod:`hstlc.ingest.steps` / :mod:`hstlc.ingest.dataset`: it runs
+the library step and returns the next small :class:`~hstlc.ingest.dataset.DatasetState`.
 Bad data becomes a recorded rejection inside the step, so it completes the task and
 is never retried; transient failures (database unavailable, file system busy) are
 retried with backoff; any other error fails that dataset only.
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from prefect import task
 
-from hstlc import pipeline, steps
-from hstlc.pipeline import DatasetState, PipelineConfig
+from hstlc.ingest import dataset as pipeline
+from hstlc.ingest import steps
+from hstlc.ingest.dataset import DatasetState, PipelineConfig
 from tasks.retry import RETRY_OPTIONS
 
 

@@ -11,7 +11,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
-from hstlc.pipeline import DONE, FAILED, REJECTED, DatasetState
+from hstlc.ingest.dataset import DONE, FAILED, REJECTED, DatasetState
 
 
 @dataclass

@@ -81,8 +81,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def engine(database_url: str):
     """An engine on a fresh catalogue with the schema at head."""
-    from hstlc.db.engine import create_catalogue_engine
-    from hstlc.db.migrate import upgrade
+    from hstlc.catalogue.engine import create_catalogue_engine
+    from hstlc.catalogue.migrate import upgrade
 
     engine = create_catalogue_engine(database_url)
     upgrade(engine)

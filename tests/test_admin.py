@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from hstlc.catalogue.engine import create_catalogue_engine, session_scope
+from hstlc.catalogue.models import BadData, Metadata, Outputs
+from hstlc.catalogue.store import record_bad_data, upsert_metadata, upsert_output
 from hstlc.cli import main, reset_hstlc_database, reset_hstlc_filesystem
 from hstlc.config import load_settings
-from hstlc.db.engine import create_catalogue_engine, session_scope
-from hstlc.db.models import BadData, Metadata, Outputs
-from hstlc.db.store import record_bad_data, upsert_metadata, upsert_output
 from hstlc.fs import Layout, Permissions, sha256_file
 
 

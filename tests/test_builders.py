@@ -23,7 +23,7 @@ LEGACY_PRIMARY_KEYS = {
 }
 LEGACY_EXT1_KEYS = {"EXPTIME", "EXPSTART", "EXPFLAG", "SDQFLAGS"}
 NEW_PRIMARY_KEYS = {"IMAGETYP", "FILETYPE", "EXPTYPE", "ROOTNAME", "CENTRWV"}
-COS_PRIMARY_KEYS = {"FPOFFSET"}  # selects the FLUXTAB rows (hstlc.extract)
+COS_PRIMARY_KEYS = {"FPOFFSET"}  # selects the FLUXTAB rows (hstlc.extraction.extract)
 NEW_EXT1_KEYS = {"EXPEND", "DATE-OBS", "TIME-OBS", "NEVENTS"}
 BOX_KEYS = ("SP_LOC_{}", "SP_HGT_{}", "B_BKG1_{}", "B_HGT1_{}", "B_BKG2_{}", "B_HGT2_{}",
             "SP_SLP_{}", "SP_OFF_{}", "SP_NOM_{}")

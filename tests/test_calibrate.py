@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from hstlc.calibrate import (
+from hstlc.errors import MissingKeywordError
+from hstlc.extraction.calibrate import (
     FLUXCAL_NONE,
     FLUXCAL_REFERENCE,
     FLUXCAL_X1D,
@@ -22,8 +23,7 @@ from hstlc.calibrate import (
     resolve_reference,
     response_from_spectra,
 )
-from hstlc.errors import MissingKeywordError
-from hstlc.extract import extract_lightcurve
+from hstlc.extraction.extract import extract_lightcurve
 
 
 def test_resolve_reference(tmp_path, monkeypatch):
@@ -107,7 +107,7 @@ def test_tds_slope_scales_the_flux(pair, tmp_path, monkeypatch):
 def test_forced_sources(pair, caplog):
     lc = extract_lightcurve(pair["corrtag_a"], calibration="NONE", checksums=False)
     assert lc.meta["fluxcal"] == FLUXCAL_NONE and np.all(np.isnan(lc.flux))
-    with caplog.at_level(logging.WARNING, logger="hstlc.calibrate"):
+    with caplog.at_level(logging.WARNING, logger="hstlc.extraction.calibrate"):
         forced = extract_lightcurve(pair["corrtag_a"], calibration="FLUXTAB+TDSTAB",
                                     checksums=False)
     assert forced.meta["fluxcal"] == FLUXCAL_NONE

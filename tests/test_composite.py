@@ -10,9 +10,9 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from hstlc.composite import GroupKey, hlsp_filename, make_composite, safe_name, wavelength_coverage
 from hstlc.errors import HstlcError
-from hstlc.lcfile import read_lightcurve
+from hstlc.extraction.composite import GroupKey, hlsp_filename, make_composite, safe_name, wavelength_coverage
+from hstlc.io.lightcurve_file import read_lightcurve
 
 HLSP = {"hlsp_name": "HSTLC", "hlsp_lead": "hstlc team", "proposid": "HSTLC"}
 
@@ -86,7 +86,7 @@ def test_member_without_good_events_is_reported(exposures, tmp_path, caplog):
     empty = b.build_cos_fuv_pair(tmp_path / "bad", rootname="lb1c01adq", seed=54,
                                  exptime=300.0, bad_dq_fraction=1.0, benign_dq_fraction=0.0)
     members = [exposures[0]["corrtag_a"], empty["corrtag_a"]]
-    with caplog.at_level(logging.WARNING, logger="hstlc.composite"):
+    with caplog.at_level(logging.WARNING, logger="hstlc.extraction.composite"):
         outcome = make_composite(members, tmp_path / "out", **HLSP)
     assert [m["rootname"] for m in outcome.members] == ["lb1c01aaq"]
     assert outcome.skipped[0][0] == "lb1c01adq_corrtag_a.fits"

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from hstlc.db.engine import create_catalogue_engine, session_scope
-from hstlc.db.migrate import check, current_revision, head_revision, upgrade
-from hstlc.db.models import BadData, Metadata, Outputs, Stats
-from hstlc.db.store import (
+from hstlc.catalogue.engine import create_catalogue_engine, session_scope
+from hstlc.catalogue.migrate import check, current_revision, head_revision, upgrade
+from hstlc.catalogue.models import BadData, Metadata, Outputs, Stats
+from hstlc.catalogue.store import (
     known_hashes,
     record_bad_data,
     upsert_metadata,

@@ -15,8 +15,8 @@ from builders import build_cos_nuv
 from pgcluster import free_port
 from sqlalchemy import select, text
 
-from hstlc.db.engine import create_catalogue_engine, session_scope
-from hstlc.db.models import Metadata, Outputs
+from hstlc.catalogue.engine import create_catalogue_engine, session_scope
+from hstlc.catalogue.models import Metadata, Outputs
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

@@ -11,8 +11,8 @@ import builders as b
 import numpy as np
 import pytest
 
-from hstlc.extract import extract_lightcurve
-from hstlc.lcfile import derive_columns
+from hstlc.extraction.extract import extract_lightcurve
+from hstlc.io.lightcurve_file import derive_columns
 
 #: COS NUV boxes whose background rows (8 + 8) are shared by the three stripes: scale 0.5.
 SHARED_BACKGROUND = {k: (loc, 8, 150.0, 8, 470.0, 8, loc)
@@ -56,7 +56,7 @@ def test_cos_nuv_shared_background_flux_error_matches_the_scatter(tmp_path, sour
 
 @pytest.mark.parametrize("mode", ["first_order", "echelle"])
 def test_stis_flux_error_matches_the_scatter(tmp_path, mode):
-    from hstlc.stis import tag_to_corrtag
+    from hstlc.extraction.stis_corrtag import tag_to_corrtag
 
     built = b.build_stis_tag(tmp_path, mode=mode, seed=41, exptime=2000.0, source_rate=2.0,
                              background_rate=0.3)

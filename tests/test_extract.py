@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 
 from hstlc.errors import MissingKeywordError
-from hstlc.extract import AIRGLOW_WINDOWS, COS_FUV_WLIM, extract_lightcurve, gti_exposure
+from hstlc.extraction.extract import AIRGLOW_WINDOWS, COS_FUV_WLIM, extract_lightcurve, gti_exposure
 
 BAD_DQ = 0.01  # the builders' default fraction of events with a bit in SDQFLAGS
 
@@ -223,8 +223,8 @@ def test_nuv_flux_with_a_heavy_background_comes_back_within_5_percent(tmp_path, 
 
 
 def test_nuv_stripe_wavelengths_are_fitted_to_their_source_box_events(tmp_path):
-    from hstlc.eventstream import open_event_table
-    from hstlc.extract import _cos_boxes, _Header, _nuv_column_wavelengths
+    from hstlc.extraction.extract import _cos_boxes, _Header, _nuv_column_wavelengths
+    from hstlc.io.events import open_event_table
 
     nuv = b.build_cos_nuv(tmp_path, seed=85, exptime=300.0, background_rate=0.5)
     table = open_event_table(nuv["corrtag"])
@@ -259,7 +259,7 @@ def test_missing_box_keyword_names_file_and_keyword(tmp_path):
 # ----------------------------------------------------------------------------- STIS
 @pytest.fixture(scope="module")
 def stis(tmp_path_factory):
-    from hstlc.stis import tag_to_corrtag
+    from hstlc.extraction.stis_corrtag import tag_to_corrtag
 
     folder = tmp_path_factory.mktemp("stis")
     out = {}
@@ -325,8 +325,8 @@ def test_stis_needs_its_x1d(stis):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from hstlc.calibrate import Response  # noqa: E402
-from hstlc.eventstream import (  # noqa: E402
+from hstlc.extraction.calibrate import Response  # noqa: E402
+from hstlc.io.events import (  # noqa: E402
     BACKGROUND,
     SOURCE,
     Box,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from hstlc.extract import extract_lightcurve
+from hstlc.extraction.extract import extract_lightcurve
 
 ROOTS = ("ld9m10ujq", "ld9m10uyq")
 

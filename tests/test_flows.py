@@ -10,12 +10,12 @@ from astropy.table import Table
 from builders import build_cos_nuv, build_stis_tag
 from sqlalchemy import select
 
-from hstlc import steps
+from hstlc.catalogue.engine import create_catalogue_engine, session_scope
+from hstlc.catalogue.migrate import upgrade
+from hstlc.catalogue.models import BadData, Metadata, Outputs
 from hstlc.config import load_settings
-from hstlc.db.engine import create_catalogue_engine, session_scope
-from hstlc.db.migrate import upgrade
-from hstlc.db.models import BadData, Metadata, Outputs
 from hstlc.errors import QualityError, TransientError
+from hstlc.ingest import steps
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

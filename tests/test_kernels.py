@@ -1,6 +1,6 @@
-"""The compiled extraction kernel (hstlc.kernels) against the numpy reference path.
+"""The compiled extraction kernel (hstlc.extraction.kernel) against the numpy reference path.
 
-Both engines of :func:`hstlc.accumulate.accumulate_boxes` must give the same sums bit
+Both engines of :func:`hstlc.extraction.accumulate.accumulate_boxes` must give the same sums bit
 for bit -- same float64 comparisons, same summation order -- on any events, boxes,
 GTIs, limits, column types and blocks.
 """
@@ -18,8 +18,8 @@ from astropy.io import fits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hstlc import kernels
-from hstlc.accumulate import (
+from hstlc.extraction import kernel as kernels
+from hstlc.extraction.accumulate import (
     BACKGROUND,
     SOURCE,
     Box,
@@ -28,9 +28,9 @@ from hstlc.accumulate import (
     accumulate_boxes,
     kernel_available,
 )
-from hstlc.calibrate import Response
-from hstlc.eventstream import open_event_table
-from hstlc.extract import extract_lightcurve
+from hstlc.extraction.calibrate import Response
+from hstlc.extraction.extract import extract_lightcurve
+from hstlc.io.events import open_event_table
 
 pytestmark = pytest.mark.skipif(not kernel_available(), reason="numba is not installed")
 
@@ -275,7 +275,7 @@ def _same_lightcurve(kernel, numpy) -> None:
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    from hstlc.stis import tag_to_corrtag
+    from hstlc.extraction.stis_corrtag import tag_to_corrtag
 
     folder = tmp_path_factory.mktemp("kernel-synthetic")
     cos = b.build_cos_fuv_pair(folder / "fuv", seed=21, exptime=800.0,

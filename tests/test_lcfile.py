@@ -11,8 +11,8 @@ from astropy.table import Table
 
 import hstlc
 from hstlc.errors import UnreadableFileError
-from hstlc.extract import extract_lightcurve
-from hstlc.lcfile import (
+from hstlc.extraction.extract import extract_lightcurve
+from hstlc.io.lightcurve_file import (
     COLUMNS,
     Lightcurve,
     derive_columns,
@@ -113,7 +113,7 @@ def test_unreadable(tmp_path):
 
 def test_more_than_99_inputs_keep_fits_keywords_standard(tmp_path):
     """A composite of 50 FUV pairs has 100+ inputs: no 9-character keyword is written."""
-    from hstlc.lcfile import provenance_cards
+    from hstlc.io.lightcurve_file import provenance_cards
 
     names = [f"lb{n:05d}q_corrtag_a.fits" for n in range(150)]
     cards = provenance_cards({"input_files": names, "input_sha256": dict.fromkeys(names, "0" * 64)})

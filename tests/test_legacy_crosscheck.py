@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from hstlc.eventstream import BACKGROUND, SOURCE, Box, Selection, accumulate_boxes, open_event_table
-from hstlc.extract import AIRGLOW_WINDOWS, extract_lightcurve
+from hstlc.extraction.extract import AIRGLOW_WINDOWS, extract_lightcurve
+from hstlc.io.events import BACKGROUND, SOURCE, Box, Selection, accumulate_boxes, open_event_table
 
 lightcurve_io = pytest.importorskip("lightcurve.io")
 

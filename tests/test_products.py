@@ -16,7 +16,7 @@ from hstlc.errors import (
     UnreadableFileError,
     UnsupportedProductError,
 )
-from hstlc.products import Product, detect_file, detect_product, open_fits
+from hstlc.io.products import Product, detect_file, detect_product, open_fits
 
 GJ436 = "cos_fuv_g130m_gj436"
 COS_PRIMARY = {"TELESCOP": "HST", "INSTRUME": "COS", "DETECTOR": "FUV", "OBSMODE": "TIME-TAG",

@@ -27,8 +27,7 @@ from hstlc.errors import (
     UnreadableFileError,
     UnsupportedProductError,
 )
-from hstlc.products import Product
-from hstlc.quality import (
+from hstlc.extraction.quality import (
     QualityVerdict,
     check_dataset,
     check_events,
@@ -36,7 +35,8 @@ from hstlc.quality import (
     first_decrease,
     summarize_time,
 )
-from hstlc.readers import group_dataset_files, read_events
+from hstlc.io.products import Product
+from hstlc.io.readers import group_dataset_files, read_events
 from tests.test_readers import make_events
 
 GJ436 = "cos_fuv_g130m_gj436"

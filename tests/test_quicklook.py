@@ -6,9 +6,9 @@ import numpy as np
 from builders import build_cos_nuv
 from matplotlib.image import imread
 
-from hstlc.extract import extract_lightcurve
-from hstlc.lcfile import write_lightcurve
-from hstlc.quicklook import break_gaps, plot_quicklook
+from hstlc.extraction.extract import extract_lightcurve
+from hstlc.io.lightcurve_file import write_lightcurve
+from hstlc.plots.quicklook import break_gaps, plot_quicklook
 
 
 def test_break_gaps_inserts_one_nan_per_gap():

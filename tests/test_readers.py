@@ -15,9 +15,9 @@ from hstlc.errors import (
     QualityError,
     UnsupportedProductError,
 )
-from hstlc.observation import CATALOGUE_FIELDS, ObservationInfo, catalogue_record, keyword_for
-from hstlc.products import Product, open_fits
-from hstlc.readers import (
+from hstlc.io.headers import CATALOGUE_FIELDS, ObservationInfo, catalogue_record, keyword_for
+from hstlc.io.products import Product, open_fits
+from hstlc.io.readers import (
     DatasetFiles,
     EventList,
     group_dataset_files,

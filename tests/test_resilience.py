@@ -13,14 +13,15 @@ from astropy.io import fits
 from builders import build_cos_fuv_pair, build_cos_nuv
 from sqlalchemy import select
 
-from hstlc import pipeline, steps
+from hstlc.catalogue.engine import create_catalogue_engine, session_scope
+from hstlc.catalogue.migrate import upgrade
+from hstlc.catalogue.models import BadData, Metadata, Outputs
 from hstlc.config import load_settings
-from hstlc.db.engine import create_catalogue_engine, session_scope
-from hstlc.db.migrate import upgrade
-from hstlc.db.models import BadData, Metadata, Outputs
 from hstlc.errors import HstlcError
 from hstlc.fs import run_lock
-from hstlc.pipeline import DONE, FAILED, REJECTED, PipelineConfig
+from hstlc.ingest import dataset as pipeline
+from hstlc.ingest import steps
+from hstlc.ingest.dataset import DONE, FAILED, REJECTED, PipelineConfig
 
 
 @pytest.fixture

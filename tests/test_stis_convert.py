@@ -1,4 +1,4 @@
-"""STIS ``_tag`` -> ``_corrtag`` conversion (hstlc.stis)."""
+"""STIS ``_tag`` -> ``_corrtag`` conversion (hstlc.extraction.stis_corrtag)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from astropy.io import fits
 
 import hstlc
 from hstlc.errors import MissingKeywordError, UnreadableFileError, UnsupportedProductError
-from hstlc.stis import (
+from hstlc.extraction.stis_corrtag import (
     StisOrder,
     bad_pixel_dq,
     default_corrtag_path,

@@ -3,7 +3,7 @@
 The pattern follows lightkurve's ``detect_filetype``: one function looks at the
 primary header (INSTRUME, DETECTOR, OBSMODE, SEGMENT) and at the columns of
 extension 1, and names the :class:`Product`; one small reader per product
-(:mod:`hstlc.readers`) then reads it.  File names are used only as a fallback
+(:mod:`hstlc.io.readers`) then reads it.  File names are used only as a fallback
 for the COS FUV segment letter, and in messages.
 
 Detection order (the first rule that decides wins):
@@ -57,7 +57,7 @@ LIGHTCURVE_COLUMNS = frozenset(
 )
 #: Columns a COS corrtag EVENTS table must have to be read.
 COS_CORRTAG_COLUMNS = frozenset({"TIME", "XCORR", "YCORR", "WAVELENGTH", "EPSILON", "DQ"})
-#: Columns of a STIS corrtag written by :mod:`hstlc.stis`.
+#: Columns of a STIS corrtag written by :mod:`hstlc.extraction.stis_corrtag`.
 STIS_CORRTAG_COLUMNS = frozenset(
     {"TIME", "RAWX", "RAWY", "XCORR", "YCORR", "WAVELENGTH", "EPSILON", "DQ"}
 )

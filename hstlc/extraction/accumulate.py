@@ -1,12 +1,12 @@
 """Per-box accumulation of extraction: one pass over an event table.
 
-:func:`accumulate_boxes` streams an event table (:mod:`hstlc.eventstream`) once and
+:func:`accumulate_boxes` streams an event table (:mod:`hstlc.io.events`) once and
 sums, per extraction box and time bin, EPSILON and EPSILON * conversion(wavelength),
 and per time bin the variances of the background-subtracted counts and flux sum (see
 :class:`BoxSums`).
 Two engines give identical results, bit for bit:
 
-* ``kernel`` -- the compiled single-pass kernel :func:`hstlc.kernels.accumulate_block`
+* ``kernel`` -- the compiled single-pass kernel :func:`hstlc.extraction.kernel.accumulate_block`
   (numba), fed each block's rows as stored in the file: ~10 ns per event on the
   development VM, besides the ~5 ns of reading the bytes;
 * ``numpy`` -- the reference: vectorised numpy on each block (masks,
@@ -15,7 +15,7 @@ Two engines give identical results, bit for bit:
 
 ``auto`` (the default) uses the kernel when numba is importable and the table and the
 conversion are ones it handles (scalar E/D/I/J/K/B/L columns without TSCAL/TZERO, an
-integer DQ, a :class:`hstlc.calibrate.ConversionLookup` or no conversion, sorted GTIs),
+integer DQ, a :class:`hstlc.extraction.calibrate.ConversionLookup` or no conversion, sorted GTIs),
 else numpy.  Blocks may be processed by two threads at once (numpy and the kernel
 release the GIL); per-block sums are always added in row order, so the output does not
 depend on threads, and both engines cut the same blocks, so they agree exactly.
@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hstlc.eventstream import DEFAULT_BLOCK_ROWS, EventTable, map_event_blocks, map_raw_blocks
+from hstlc.io.events import DEFAULT_BLOCK_ROWS, EventTable, map_event_blocks, map_raw_blocks
 
 #: Values of ``accumulate_boxes(engine=...)``.
 ENGINES = ("auto", "kernel", "numpy")
@@ -482,14 +482,14 @@ def _fold(total: BoxSums, cells: _Cells, nboxes: int) -> BoxSums:
 
 
 # ----------------------------------------------------------------------------- compiled path
-#: Columns the kernel reads, in the order of :data:`hstlc.kernels.TIME` ... ``WAVELENGTH``.
+#: Columns the kernel reads, in the order of :data:`hstlc.extraction.kernel.TIME` ... ``WAVELENGTH``.
 _KERNEL_COLUMNS = ("TIME", "XCORR", "YCORR", "EPSILON", "DQ", "WAVELENGTH")
 
 
 def kernel_available() -> bool:
     """True when numba can be imported (the compiled kernel can run)."""
     try:
-        import hstlc.kernels  # noqa: F401
+        import hstlc.extraction.kernel  # noqa: F401
     except ImportError:
         return False
     return True
@@ -506,7 +506,7 @@ class _BlockPart(NamedTuple):
 
 
 class _CompiledKernel:
-    """The arguments of :func:`hstlc.kernels.accumulate_block` for one table, and its blocks.
+    """The arguments of :func:`hstlc.extraction.kernel.accumulate_block` for one table, and its blocks.
 
     Build with :meth:`plan`, which says why the kernel cannot be used (None when it can).
     Thread-safe: the sums and ranges being filled are per thread.
@@ -515,7 +515,7 @@ class _CompiledKernel:
     def __init__(self, table: EventTable, boxes: Sequence[Box], groups: list[str],
                  selection: Selection, conversion: Any, columns_map: np.ndarray | None,
                  x_scale: float, want_x: bool, background_only: bool = False):
-        from hstlc import kernels
+        from hstlc.extraction import kernel as kernels
 
         self.k = kernels
         self.groups, self.sel, self.want_x = groups, selection, want_x
@@ -569,7 +569,7 @@ class _CompiledKernel:
             self.conv_base = np.ascontiguousarray(conversion.base, np.int64)
         self.nbins = int(selection.nbins)
         # Largest |time| / step of a counted event or a bin edge: below 1e8 the bin estimate
-        # of the numpy path is exact (see hstlc.kernels.REUSE_BINS).
+        # of the numpy path is exact (see hstlc.extraction.kernel.REUSE_BINS).
         reach = max(np.abs(self.gti_edges).max(initial=0.0),
                     abs(float(selection.origin)) + abs(float(selection.step)) * self.nbins)
         if selection.step > 0 and np.isfinite(reach) and reach / selection.step < 1e8:
@@ -582,7 +582,7 @@ class _CompiledKernel:
 
     @staticmethod
     def _lookup_parts(conversion: Any) -> bool:
-        from hstlc.calibrate import ConversionLookup
+        from hstlc.extraction.calibrate import ConversionLookup
 
         return type(conversion) is ConversionLookup
 
@@ -711,7 +711,7 @@ def accumulate_boxes(
     conversion : callable, optional
         ``conversion(group_index, wavelength) -> factor`` per event, ``group_index``
         indexing the groups in order of first appearance in ``boxes`` (None when there
-        is one group), e.g. :meth:`hstlc.calibrate.Response.indexed`.
+        is one group), e.g. :meth:`hstlc.extraction.calibrate.Response.indexed`.
     column_wavelength : mapping, optional
         Per group, the wavelength of each pixel column: an event's wavelength is then
         ``column_wavelength[group][int(XCORR * x_scale)]``, not its WAVELENGTH column.

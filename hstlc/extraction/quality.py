@@ -31,7 +31,7 @@ documentation.
 
 x1d files (and hstlc lightcurves) are checked only for readability and product:
 they carry no events.  For an event file only the TIME column is read, in chunks
-(:func:`hstlc.readers.iter_time_chunks`), so a 10^7-event file never needs its
+(:func:`hstlc.io.readers.iter_time_chunks`), so a 10^7-event file never needs its
 other columns in memory.
 """
 
@@ -61,9 +61,9 @@ from hstlc.errors import (
     UnreadableFileError,
     UnsupportedProductError,
 )
-from hstlc.observation import ObservationInfo, extension_for, keyword_for, read_observation_info
-from hstlc.products import Product, detect_product, open_fits
-from hstlc.readers import TIME_COLUMN, DatasetFiles, EventList, iter_time_chunks
+from hstlc.io.headers import ObservationInfo, extension_for, keyword_for, read_observation_info
+from hstlc.io.products import Product, detect_product, open_fits
+from hstlc.io.readers import TIME_COLUMN, DatasetFiles, EventList, iter_time_chunks
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Alembic environment of the hstlc catalogue.
 
 The engine comes from ``config.attributes["connection"]`` when a caller passes one
-(tests, :mod:`hstlc.db.migrate`), else from the ``sqlalchemy.url`` option.
+(tests, :mod:`hstlc.catalogue.migrate`), else from the ``sqlalchemy.url`` option.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from hstlc.db.engine import create_catalogue_engine
-from hstlc.db.models import Base
+from hstlc.catalogue.engine import create_catalogue_engine
+from hstlc.catalogue.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -32,13 +32,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from hstlc.catalogue.engine import create_catalogue_engine, is_transient, session_scope
+from hstlc.catalogue.models import BadData, Metadata
+from hstlc.catalogue.store import record_bad_data, upsert_metadata, upsert_output
 from hstlc.config import Settings
-from hstlc.db.engine import create_catalogue_engine, is_transient, session_scope
-from hstlc.db.models import BadData, Metadata
-from hstlc.db.store import record_bad_data, upsert_metadata, upsert_output
 from hstlc.errors import PermanentError
 from hstlc.fs import Layout, Permissions, move_file, sha256_file
-from hstlc.readers import group_dataset_files
+from hstlc.io.readers import group_dataset_files
 from hstlc.targets import normalize_targname
 
 logger = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def engine_for(url: str) -> Engine:
     """
     engine = _ENGINES.get(url)
     if engine is None:
-        from hstlc.db.migrate import current_revision, head_revision, upgrade
+        from hstlc.catalogue.migrate import current_revision, head_revision, upgrade
 
         with _ENGINES_LOCK:  # task threads of one process share the engine and the upgrade
             engine = _ENGINES.get(url)

@@ -1,6 +1,6 @@
 """Lightcurve extraction from COS and STIS TIME-TAG event lists.
 
->>> from hstlc.extract import extract_lightcurve          # doctest: +SKIP
+>>> from hstlc.extraction.extract import extract_lightcurve          # doctest: +SKIP
 >>> lc = extract_lightcurve("ld9m10ujq_corrtag_a.fits")   # doctest: +SKIP
 
 The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
@@ -28,7 +28,7 @@ The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
   Both segments of a COS FUV pair use the intersection of their GTIs.
 * **Flux**, band-averaged f_lambda: ``(sum_src eps*c(lambda) - sum_bkg scale*eps*c(lambda))
   / bins / npix`` with the per-event conversion ``c`` for source and background (see
-  :mod:`hstlc.calibrate` for its source, recorded as ``FLUXCAL``) and ``npix`` the number
+  :mod:`hstlc.extraction.calibrate` for its source, recorded as ``FLUXCAL``) and ``npix`` the number
   of pixel columns of the band covered by the events (x1d pixels with DQ_WGT > 0 whose
   wavelength is in the band, outside the airglow windows and within the wavelength range
   of the selected events of their segment/order; without x1d, the events' XCORR span).
@@ -47,8 +47,8 @@ The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
   numerator.  (The former ``error * |flux / counts|`` assumed one flux per count for
   source and background alike; it diverged where ``counts`` is near zero.)
 
-This module reads FITS headers; the event streaming is in :mod:`hstlc.eventstream`, the
-per-box sums (compiled kernel, numpy reference) in :mod:`hstlc.accumulate`.
+This module reads FITS headers; the event streaming is in :mod:`hstlc.io.events`, the
+per-box sums (compiled kernel, numpy reference) in :mod:`hstlc.extraction.accumulate`.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ from typing import Any
 
 import numpy as np
 
-from hstlc.accumulate import BACKGROUND, SOURCE, Box, BoxSums, Selection, accumulate_boxes
-from hstlc.calibrate import (
+from hstlc.errors import HstlcError, MissingKeywordError, UnsupportedProductError
+from hstlc.extraction.accumulate import BACKGROUND, SOURCE, Box, BoxSums, Selection, accumulate_boxes
+from hstlc.extraction.calibrate import (
     FLUXCAL_NONE,
     Response,
     Spectrum1D,
@@ -72,15 +73,14 @@ from hstlc.calibrate import (
     resolve_reference,
     response_from_reference,
 )
-from hstlc.errors import HstlcError, MissingKeywordError, UnsupportedProductError
-from hstlc.eventstream import (
+from hstlc.io.events import (
     DEFAULT_BLOCK_ROWS,
     EventTable,
     iter_event_blocks,
     open_event_table,
     validate_gti,
 )
-from hstlc.lcfile import TIMEREF, Lightcurve, derive_columns
+from hstlc.io.lightcurve_file import TIMEREF, Lightcurve, derive_columns
 
 logger = logging.getLogger(__name__)
 
@@ -174,11 +174,11 @@ def _stis_orders(x1d: Path) -> tuple[list[Box], dict[str, Spectrum1D]]:
     """Boxes (high-res rows) and spectra per order from a STIS x1d (low-res quantities).
 
     The source box holds rows with ``|YCORR/2 - (A2CENTER + SHIFTA2)| <= EXTRSIZE/2``
-    (both ends included, as :func:`hstlc.stis.tag_to_corrtag` assigns orders); background
+    (both ends included, as :func:`hstlc.extraction.stis_corrtag.tag_to_corrtag` assigns orders); background
     box n is ``[c_n - BKnSIZE/2, c_n + BKnSIZE/2)`` with ``c_n = A2CENTER + SHIFTA2 +
     BKnOFFST``.  Low-res rows are half the high-res YCORR.
     """
-    from hstlc.stis import read_stis_x1d_orders
+    from hstlc.extraction.stis_corrtag import read_stis_x1d_orders
 
     boxes, spectra = [], {}
     for order in read_stis_x1d_orders(x1d):
@@ -347,7 +347,8 @@ def extract_lightcurve(
     ----------
     events : path or sequence of paths
         A COS ``corrtag`` (FUV: the ``_a`` or ``_b`` file; its partner is added when it
-        exists and ``find_partner``), a STIS ``corrtag`` (see :func:`hstlc.stis.tag_to_corrtag`),
+        exists and ``find_partner``), a STIS ``corrtag`` (see
+        :func:`hstlc.extraction.stis_corrtag.tag_to_corrtag`),
         or an explicit list of the exposure's corrtag files.
     x1d : path, None or "auto"
         The exposure's x1d ("auto": ``<rootname>_x1d.fits`` beside the events, if any).
@@ -380,7 +381,7 @@ def extract_lightcurve(
         Streaming block size; blocks processed at once (default ``min(2, cpu_count)``).
     engine : str
         ``auto``, ``kernel`` or ``numpy``: the compiled single-pass kernel or the numpy
-        reference path for the per-box sums (see :func:`hstlc.accumulate.accumulate_boxes`;
+        reference path for the per-box sums (see :func:`hstlc.extraction.accumulate.accumulate_boxes`;
         the results are identical).
 
     Returns
@@ -491,7 +492,7 @@ def _plan(headers: list[_Header], x1d_path: Path | None) -> _Plan:
     columns = {c.upper() for c in first.table.columns}
     if "WAVELENGTH" not in columns and "AXIS1" in columns:
         raise UnsupportedProductError(f"{name}: a STIS _tag; convert it with "
-                                      "hstlc.stis.tag_to_corrtag first", filename=name)
+                                      "hstlc.extraction.stis_corrtag.tag_to_corrtag first", filename=name)
     if x1d_path is None:
         raise MissingKeywordError(f"{name}: STIS extraction needs the x1d (its A2CENTER, "
                                   "EXTRSIZE, BK* define the boxes)", filename=name)

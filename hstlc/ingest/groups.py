@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hstlc.db.engine import session_scope
-from hstlc.db.models import Metadata, Outputs
-from hstlc.db.store import upsert_output
-from hstlc.pipeline import PipelineConfig, catalogue_group_key, engine_for
+from hstlc.catalogue.engine import session_scope
+from hstlc.catalogue.models import Metadata, Outputs
+from hstlc.catalogue.store import upsert_output
+from hstlc.ingest.dataset import PipelineConfig, catalogue_group_key, engine_for
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def group_members(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, dic
 
 def build_group(config: PipelineConfig, key: tuple[str, ...]) -> dict[str, Any]:
     """Build the composite of one group; update its members' ``outputs`` rows."""
-    from hstlc.composite import GroupKey, hlsp_filename, make_composite
+    from hstlc.extraction.composite import GroupKey, hlsp_filename, make_composite
 
     started = time.perf_counter()
     members = group_members(config, key)

@@ -134,7 +134,7 @@ class Lightcurve:
 def derive_columns(gross: np.ndarray, background: np.ndarray, bins: np.ndarray,
                    flux: np.ndarray, variance: np.ndarray | None = None, *,
                    flux_variance: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The derived columns: counts, net, error, flux_error (see :mod:`hstlc.extract`).
+    """The derived columns: counts, net, error, flux_error (see :mod:`hstlc.extraction.extract`).
 
     ``variance`` is the variance of ``counts``; None gives the 2016
     ``gross + background``.  ``flux_variance`` is the variance of ``flux``:

@@ -34,9 +34,9 @@ from astropy.io import fits
 from astropy.time import Time
 
 from hstlc.errors import HstlcError
-from hstlc.eventstream import map_event_blocks, open_event_table
-from hstlc.extract import COS_FUV_WLIM, COS_NUV_WLIM, _partner, extract_lightcurve
-from hstlc.lcfile import (
+from hstlc.extraction.extract import COS_FUV_WLIM, COS_NUV_WLIM, _partner, extract_lightcurve
+from hstlc.io.events import map_event_blocks, open_event_table
+from hstlc.io.lightcurve_file import (
     COLUMNS,
     Lightcurve,
     provenance_cards,
@@ -135,7 +135,7 @@ def _default_band(events: list[Path], x1d: Path | None) -> tuple[float, float]:
         return COS_FUV_WLIM if detector == "FUV" else COS_NUV_WLIM
     if x1d is None:
         return (0.0, np.inf)
-    from hstlc.stis import read_stis_x1d_orders
+    from hstlc.extraction.stis_corrtag import read_stis_x1d_orders
 
     every = np.concatenate([o.wavelength for o in read_stis_x1d_orders(x1d)])
     return float(np.nanmin(every)), float(np.nanmax(every))
@@ -208,7 +208,7 @@ def make_composite(
     version : str
         Version tag in the file name.
     **extract_options
-        Passed to :func:`hstlc.extract.extract_lightcurve` (step, calibration,
+        Passed to :func:`hstlc.extraction.extract.extract_lightcurve` (step, calibration,
         reference_dir, airglow, ...); ``wlim`` is set to the common range.
 
     Returns

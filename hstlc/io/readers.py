@@ -3,7 +3,7 @@
 Readers take whole columns with astropy (memory-mapped when the file is not
 compressed) and copy only the columns they need into native-endian numpy arrays;
 there is no per-event Python.  The products are decided by
-:func:`hstlc.products.detect_product` from headers and columns.
+:func:`hstlc.io.products.detect_product` from headers and columns.
 
 Column mapping of :class:`EventList`:
 
@@ -13,14 +13,14 @@ field      COS corrtag / STIS corrtag      STIS MAMA tag
 time       TIME (s since EXPSTART, f8)     TIME
 x          XCORR                           AXIS1 (high-res pixels)
 y          YCORR                           AXIS2
-wavelength WAVELENGTH                      None (needs :mod:`hstlc.stis`)
+wavelength WAVELENGTH                      None (needs :mod:`hstlc.extraction.stis_corrtag`)
 epsilon    EPSILON                         None (no flat field applied)
 dq         DQ                              None (no bad-pixel table applied)
 ========== ============================== ===========================
 
 A STIS tag file carries no wavelengths, weights or data quality: those fields are
 None rather than invented defaults, so that code which needs them must go
-through the tag -> corrtag conversion (:mod:`hstlc.stis`) instead of silently
+through the tag -> corrtag conversion (:mod:`hstlc.extraction.stis_corrtag`) instead of silently
 using ones and zeros.
 
 Good time intervals (``gti``, an ``N x 2`` float64 array of [start, stop] in
@@ -50,13 +50,13 @@ from hstlc.errors import (
     UnreadableFileError,
     UnsupportedProductError,
 )
-from hstlc.observation import (
+from hstlc.io.headers import (
     DatasetFiles,
     ObservationInfo,
     group_dataset_files,
     read_observation_info,
 )
-from hstlc.products import Product, detect_product, open_fits
+from hstlc.io.products import Product, detect_product, open_fits
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Idempotent writes and common reads of the catalogue.
 
 Every function takes a session and never commits: the transaction is opened at the
-boundary (:func:`hstlc.db.engine.session_scope`).  Upserts use the dialect's own
+boundary (:func:`hstlc.catalogue.engine.session_scope`).  Upserts use the dialect's own
 ``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL), so concurrent or
 repeated runs never race between a check and an insert.
 """
@@ -16,7 +16,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hstlc.db.models import BadData, Base, Metadata, Outputs, Stats, utcnow
+from hstlc.catalogue.models import BadData, Base, Metadata, Outputs, Stats, utcnow
 from hstlc.errors import ConfigurationError
 
 

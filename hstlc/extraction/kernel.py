@@ -3,7 +3,7 @@
 :func:`accumulate_block` reads one block of FITS binary-table rows *as stored*
 (big-endian bytes, ``rowsize`` bytes a row), decodes the few columns it needs and adds
 every selected event to its cells' time bins: one pass over the block instead of the
-~40 numpy passes of the reference path (``hstlc.accumulate._BoxKernel``).  It
+~40 numpy passes of the reference path (``hstlc.extraction.accumulate._BoxKernel``).  It
 reproduces that path bit for bit:
 
 * comparisons are made in float64 on the exact float64 value of every column value
@@ -14,7 +14,7 @@ reproduces that path bit for bit:
   in the flux sum ``C`` (the sum of weight * conversion) are built over the layers in
   order from 0.0, and ``(EPSILON * W)**2``, ``(EPSILON * C)**2`` are added to its time
   bin's variances, as the reference does;
-* the flux conversion repeats :class:`hstlc.calibrate.ConversionLookup` operation by
+* the flux conversion repeats :class:`hstlc.extraction.calibrate.ConversionLookup` operation by
   operation, in float32 when the wavelength is float32;
 * STIS, COS NUV background: events outside the band of a cell whose wavelength comes
   from the column map still add ``0.0`` (and ``conversion * 0.0``) to it, as
@@ -42,7 +42,7 @@ Compiled with ``nogil=True`` (two threads run two blocks at once) and ``cache=Tr
 (the machine code is kept beside this file in ``__pycache__``; without it the first
 call compiles for a few seconds, see :func:`warm_up`).
 
-This module has no FITS keyword; :mod:`hstlc.accumulate` prepares its arguments.
+This module has no FITS keyword; :mod:`hstlc.extraction.accumulate` prepares its arguments.
 """
 
 from __future__ import annotations

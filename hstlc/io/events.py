@@ -4,7 +4,7 @@ An HST TIME-TAG event list (COS ``corrtag``, STIS ``corrtag``) can hold 10^7 row
 extraction needs only a few of its columns, row by row.  So the table is streamed:
 blocks of rows are read from the table's data area straight into a reusable buffer
 (``os.preadv``).  :func:`map_raw_blocks` hands each block over as stored (big-endian
-bytes, for the compiled kernel of :mod:`hstlc.kernels`); :func:`map_event_blocks` views
+bytes, for the compiled kernel of :mod:`hstlc.extraction.kernel`); :func:`map_event_blocks` views
 it with the table's big-endian structured dtype (built from the ``TFORMn`` keywords) and
 converts only the requested columns to native byte order, again into reusable buffers.
 Peak extra memory is a few blocks, whatever the file size.  Files that cannot be read
@@ -12,7 +12,7 @@ that way (compressed files, tables with a heap) are read through astropy, still 
 by block.  Blocks may be processed by two threads at once; results always come back in
 row order.
 
-The per-box accumulation of extraction lives in :mod:`hstlc.accumulate`; its names
+The per-box accumulation of extraction lives in :mod:`hstlc.extraction.accumulate`; its names
 (:class:`Box`, :class:`Selection`, :func:`accumulate_boxes`, ...) are also available from
 this module, where they used to be.
 
@@ -437,14 +437,14 @@ def validate_gti(gti: np.ndarray, filename: str = "") -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- moved names
-#: Names that moved to :mod:`hstlc.accumulate`, still importable from here.
+#: Names that moved to :mod:`hstlc.extraction.accumulate`, still importable from here.
 _ACCUMULATE_NAMES = frozenset({"SOURCE", "BACKGROUND", "Box", "Selection", "BoxSums",
                                "bin_index", "accumulate_boxes", "ENGINES"})
 
 
 def __getattr__(name: str) -> Any:
     if name in _ACCUMULATE_NAMES:
-        from hstlc import accumulate
+        from hstlc.extraction import accumulate
 
         return getattr(accumulate, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,8 @@
 """The header values of one observation, and which files make one dataset.
 
 :class:`ObservationInfo` is what the rest of hstlc knows about a file's headers;
-the FITS keyword names live here (and in :mod:`hstlc.products` and
-:mod:`hstlc.readers`) and nowhere else.  :func:`keyword_for` gives the keyword
+the FITS keyword names live here (and in :mod:`hstlc.io.products` and
+:mod:`hstlc.io.readers`) and nowhere else.  :func:`keyword_for` gives the keyword
 behind a field, for messages.
 
 Where a keyword is looked for: configuration keywords (INSTRUME, OPT_ELEM,
@@ -15,7 +15,7 @@ the two headers is the fallback.  A missing *required* keyword raises
 
 :func:`group_dataset_files` sorts files into datasets by rootname from their
 names (one FUV ``_a``/``_b`` pair is one dataset; an x1d travels with it).  It is
-re-exported by :mod:`hstlc.readers`, where :func:`hstlc.readers.read_dataset`
+re-exported by :mod:`hstlc.io.readers`, where :func:`hstlc.io.readers.read_dataset`
 reads such a group.
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 from astropy.io import fits
 
 from hstlc.errors import MissingKeywordError
-from hstlc.products import Product
+from hstlc.io.products import Product
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def _catalogue_widths() -> dict[str, int]:
     """Widths of the catalogue's text columns that hold header values (by field name)."""
     from sqlalchemy import String
 
-    from hstlc.db.models import Metadata
+    from hstlc.catalogue.models import Metadata
 
     return {column.name: int(column.type.length) for column in Metadata.__table__.columns
             if column.name in KEYWORDS and isinstance(column.type, String) and column.type.length}
@@ -268,7 +268,7 @@ def read_observation_info(hdulist: fits.HDUList, filename: str,
     filename : str
         Its base name.
     product : Product
-        Its product, from :func:`hstlc.products.detect_product`.
+        Its product, from :func:`hstlc.io.products.detect_product`.
 
     Raises
     ------

@@ -1,7 +1,7 @@
 """The ingest steps themselves: quality, STIS conversion, lightcurve, quicklook, catalogue, move.
 
 Each step has the signature ``step(state, config) -> state`` (see
-:mod:`hstlc.pipeline` for the order and for what happens to bad data).
+:mod:`hstlc.ingest.dataset` for the order and for what happens to bad data).
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from hstlc import pipeline
-from hstlc.db.engine import session_scope
-from hstlc.db.models import Metadata
+from hstlc.catalogue.engine import session_scope
+from hstlc.catalogue.models import Metadata
 from hstlc.errors import MissingKeywordError
+from hstlc.extraction.quality import check_dataset
 from hstlc.fs import sha256_file
-from hstlc.observation import ObservationInfo, catalogue_record, read_observation_info
-from hstlc.pipeline import DatasetJob, DatasetState, PipelineConfig
-from hstlc.products import Product, detect_product, open_fits
-from hstlc.quality import check_dataset
+from hstlc.ingest import dataset as pipeline
+from hstlc.ingest.dataset import DatasetJob, DatasetState, PipelineConfig
+from hstlc.io.headers import ObservationInfo, catalogue_record, read_observation_info
+from hstlc.io.products import Product, detect_product, open_fits
 from hstlc.targets import normalize_targname
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def convert(state: DatasetState, config: PipelineConfig) -> DatasetState:
     tags = [p for p in state.job.event_files if p.name.lower().endswith("_tag.fits")]
     if not tags:
         return state
-    from hstlc.stis import tag_to_corrtag
+    from hstlc.extraction.stis_corrtag import tag_to_corrtag
 
     corrtag = tag_to_corrtag(tags[0], state.job.x1d, reference_dir=config.reference_dir)
     return replace(state, extract_files=(Path(corrtag),), made_files=(Path(corrtag),))
@@ -117,8 +117,8 @@ def convert(state: DatasetState, config: PipelineConfig) -> DatasetState:
 
 def lightcurve(state: DatasetState, config: PipelineConfig) -> DatasetState:
     """The individual lightcurve ``outputs/<TARGNAME>/<rootname>_curve.fits``."""
-    from hstlc.extract import extract_lightcurve
-    from hstlc.lcfile import write_lightcurve
+    from hstlc.extraction.extract import extract_lightcurve
+    from hstlc.io.lightcurve_file import write_lightcurve
 
     assert state.targname is not None
     folder = config.layout.prepared_target_dir("outputs", state.targname, config.permissions)
@@ -134,7 +134,7 @@ def lightcurve(state: DatasetState, config: PipelineConfig) -> DatasetState:
 
 def quicklook(state: DatasetState, config: PipelineConfig) -> DatasetState:
     """A PNG of counts and flux against time beside the lightcurve."""
-    from hstlc.quicklook import plot_quicklook
+    from hstlc.plots.quicklook import plot_quicklook
 
     assert state.curve is not None
     png = plot_quicklook(state.curve, state.curve.with_suffix(".png"))

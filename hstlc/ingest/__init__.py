@@ -1,0 +1,1 @@
+"""Taking new files into the catalogue: datasets, the per-dataset steps, composite groups."""

@@ -1,0 +1,1 @@
+"""Pictures of lightcurves: the quicklook PNG."""

@@ -1,0 +1,1 @@
+"""Synthetic HST files with injected signals (used by the tests, the benchmarks and ``hstlc demo``)."""
