@@ -35,7 +35,7 @@ TARGETS = 10  # datasets are spread over this many targets (composite groups)
 
 def make_templates(folder: Path, count: int) -> list[Path]:
     """Write ``count`` small COS NUV datasets once (reused by every run)."""
-    from hstlc.testing.synthetic import build_cos_nuv
+    from hstlc.testing import build_cos_nuv
 
     folder.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -81,17 +81,18 @@ def run_once(home: Path, files: list[Path], batch_size: int | None) -> dict:
 
 def run_serial(home: Path, files: list[Path]) -> dict:
     """The baseline: the same datasets through the same steps in a plain loop, no Prefect."""
-    from hstlc.ingest import groups as composites
-    from hstlc.ingest import steps
     from hstlc.ingest.dataset import PipelineConfig
+    from hstlc.ingest.groups import build_group
+    from hstlc.ingest.plan import plan_ingest
+    from hstlc.ingest.steps import process
 
     settings = fresh_home(home, files)
     config = PipelineConfig.from_settings(settings)
     started = time.perf_counter()
-    plan = steps.plan_ingest(config)
-    states = [steps.process(state, config) for state in plan.todo]
-    keys = sorted({s.group_key for s in states if s.group_key})
-    built = [composites.build_group(config, key) for key in keys]  # as the pipeline does
+    plan = plan_ingest(config)
+    states = [process(state, config) for state in plan.todo]
+    keys = sorted({s.group_key for s in states if s.group_key is not None})
+    built = [build_group(config, key) for key in keys]  # as the pipeline does
     wall = time.perf_counter() - started
     library = sum(s.library_seconds for s in states) + sum(b["seconds"] for b in built)
     return {"datasets": len(states), "mode": "serial, no Prefect", "wall_s": round(wall, 2),

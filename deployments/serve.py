@@ -48,6 +48,6 @@ DEPLOYMENTS = (nightly, adhoc_target)
 
 def serve(settings: Settings, *, limit: int | None = None) -> None:
     """Serve every deployment from this process until interrupted."""
-    from prefect import serve as prefect_serve
+    import prefect
 
-    prefect_serve(*(make(settings) for make in DEPLOYMENTS), limit=limit)
+    prefect.serve(*(make(settings) for make in DEPLOYMENTS), limit=limit)

@@ -74,7 +74,7 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
             print(f"  composite {item['path']} ({item.get('members')} members)")
         else:
             why = item.get("reported") or "no member left"
-            print(f"  composite {'/'.join(item['key'])} not written: {why}")
+            print(f"  composite {item['key'].label} not written: {why}")
     for key, why in composites.get("failed", {}).items():
         print(f"  FAILED composite {key}: {why}")
     print(f"results: lightcurves in {settings.outputs_dir}, composites in {settings.composite_dir}, "
@@ -94,12 +94,11 @@ def _nothing_to_do(args: argparse.Namespace, settings: Settings) -> dict[str, An
     """
     if args.force or getattr(args, "all", False):
         return None
-    from hstlc.ingest.dataset import PipelineConfig, catalogued, discover, refused
-    from hstlc.ingest.steps import plan_ingest
+    from hstlc.ingest.dataset import PipelineConfig
+    from hstlc.ingest.plan import discover, plan_ingest, unseen
 
     config = PipelineConfig.from_settings(settings)
-    names = [p.name for job in discover(config.layout.ingest).jobs for p in job.files]
-    if set(names) - set(catalogued(config, names)) - set(refused(config, names)):
+    if unseen(config, (p.name for job in discover(config.layout.ingest).jobs for p in job.files)):
         return None  # a file the catalogue has never seen: the flow hashes it, once
     plan = plan_ingest(config)
     if plan.todo:
@@ -159,7 +158,7 @@ def _composite(args: argparse.Namespace, settings: Settings) -> int:
 
 def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
     from hstlc.ingest.dataset import PipelineConfig
-    from hstlc.ingest.steps import filesystem_jobs
+    from hstlc.ingest.plan import filesystem_jobs
 
     _upgrade_catalogue(settings)
     if not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):

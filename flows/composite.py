@@ -8,14 +8,15 @@ from prefect import flow, unmapped
 
 from hstlc.config import load_settings
 from hstlc.ingest.dataset import PipelineConfig
-from tasks import composite as c
+from hstlc.io.headers import GroupKey
+from tasks.composite import build_composite, composite_keys, summarize_composites
 from tasks.progress import run_name
 
 
 @flow(name="composite", flow_run_name=run_name("composite"))
-def composite(keys: list[list[str]] | None = None, all_keys: bool = False) -> dict[str, Any]:
+def composite(keys: list[GroupKey] | None = None, all_keys: bool = False) -> dict[str, Any]:
     """Rebuild composites for ``keys`` (group keys), or for every group with ``all_keys``."""
     config = PipelineConfig.from_settings(load_settings())
-    chosen = c.composite_keys(config, keys or [], all_keys)
-    futures = c.build_composite.map(chosen, unmapped(config))
-    return c.summarize_composites(futures, chosen)
+    chosen = composite_keys(config, keys or [], all_keys)
+    futures = build_composite.map(chosen, unmapped(config))
+    return summarize_composites(futures, chosen)

@@ -8,7 +8,16 @@ from prefect import flow, unmapped
 
 from hstlc.config import Settings, load_settings
 from hstlc.ingest.dataset import DatasetState, PipelineConfig
-from tasks import ingest as t
+from tasks.ingest import (
+    check_quality,
+    convert_stis,
+    make_lightcurve,
+    make_quicklook,
+    move_files,
+    plan_ingest,
+    process_batch,
+    record_metadata,
+)
 from tasks.progress import Progress, final_state, run_name, summarize, track
 
 
@@ -32,15 +41,15 @@ def fan_out(states: list[DatasetState], config: PipelineConfig, size: int) -> di
     if size:
         batches = [states[i : i + size] for i in range(0, len(states), size)]
         return {
-            t.process_batch.submit(batch, config, batch_len=len(batch)): [s.rootname for s in batch]
+            process_batch.submit(batch, config, batch_len=len(batch)): [s.rootname for s in batch]
             for batch in batches
         }
-    checked = t.check_quality.map(states, unmapped(config))
-    converted = t.convert_stis.map(checked, unmapped(config))
-    curves = t.make_lightcurve.map(converted, unmapped(config))
-    looks = t.make_quicklook.map(curves, unmapped(config))
-    recorded = t.record_metadata.map(looks, unmapped(config))
-    moved = t.move_files.map(recorded, unmapped(config))
+    checked = check_quality.map(states, unmapped(config))
+    converted = convert_stis.map(checked, unmapped(config))
+    curves = make_lightcurve.map(converted, unmapped(config))
+    looks = make_quicklook.map(curves, unmapped(config))
+    recorded = record_metadata.map(looks, unmapped(config))
+    moved = move_files.map(recorded, unmapped(config))
     chains = zip(checked, converted, curves, looks, recorded, moved, states, strict=True)
     return {chain[5]: [chain[6].rootname, *chain[:5]] for chain in chains}
 
@@ -73,5 +82,5 @@ def ingest(force: bool = False, batch_size: int | None = None) -> Any:
         by the number of datasets (see the ``batch_threshold`` setting).
     """
     settings = load_settings()
-    plan = t.plan_ingest(PipelineConfig.from_settings(settings), force)
+    plan = plan_ingest(PipelineConfig.from_settings(settings), force)
     return final_state(run_plan(plan, settings, batch_size))

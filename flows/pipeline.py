@@ -11,7 +11,7 @@ from flows.ingest import ingest, run_plan
 from hstlc.config import load_settings
 from hstlc.fs import run_lock
 from hstlc.ingest.dataset import PipelineConfig
-from tasks import ingest as t
+from tasks.ingest import plan_target
 from tasks.progress import final_state, run_name, with_composites
 from tasks.runner import task_runner_for
 
@@ -42,7 +42,7 @@ def hstlc_pipeline(
 def process_target(target: str, batch_size: int | None = None) -> dict[str, Any]:
     """Every dataset of one target from ``filesystem/``, through every ingest step."""
     settings = load_settings()
-    plan = t.plan_target(PipelineConfig.from_settings(settings), target)
+    plan = plan_target(PipelineConfig.from_settings(settings), target)
     return run_plan(plan, settings, batch_size)
 
 

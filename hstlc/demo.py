@@ -49,7 +49,7 @@ def copy_real(folder: Path, ingest: Path) -> list[Path]:
 
 def write_synthetic(ingest: Path, *, seed: int = 2016) -> list[Path]:
     """Write the synthetic demo sample into ``ingest``."""
-    from hstlc.testing import synthetic
+    from hstlc import testing as synthetic
 
     placed: list[Path] = []
     fuv = synthetic.build_cos_fuv_pair(ingest, rootname="lb1c01d1q", seed=seed,

@@ -38,6 +38,11 @@ BAD_DATA_REASONS: tuple[str, ...] = (
 )
 
 
+#: Waits (s) before the retries of a step that failed for a transient reason: the
+#: Prefect tasks' ``retry_delay_seconds`` and the batch mode's own loop both use these.
+TRANSIENT_RETRY_DELAYS_S: tuple[float, ...] = (1.0, 4.0, 16.0)
+
+
 class HstlcError(Exception):
     """Base class of every error hstlc raises on purpose."""
 

@@ -85,10 +85,6 @@ class Layout:
         """``filesystem/<TARGNAME>/`` for a target (never outside ``filesystem/``)."""
         return target_dir(self.filesystem, targname)
 
-    def target_output_dir(self, targname: str) -> Path:
-        """``outputs/<TARGNAME>/`` for a target (never outside ``outputs/``)."""
-        return target_dir(self.outputs, targname)
-
 
 def safe_dirname(targname: str) -> str:
     """Turn a target name into one folder name, deterministically.

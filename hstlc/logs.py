@@ -13,7 +13,7 @@ import astropy
 import numpy
 import sqlalchemy
 
-import hstlc
+from hstlc._version import __version__
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -25,7 +25,7 @@ def versions() -> dict[str, str]:
         "numpy": numpy.__version__,
         "astropy": astropy.__version__,
         "sqlalchemy": sqlalchemy.__version__,
-        "hstlc": hstlc.__version__,
+        "hstlc": __version__,
     }
 
 

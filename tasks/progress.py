@@ -12,6 +12,7 @@ from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
 from hstlc.ingest.dataset import DONE, FAILED, REJECTED, DatasetState
+from hstlc.io.headers import GroupKey
 
 
 @dataclass
@@ -103,8 +104,9 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
                    if o.state is not None and o.state.status == FAILED})
     # Groups to rebuild: those that gained a member, and those that lost one (a dataset
     # refused after its header was read, e.g. when re-processed).
-    keys = sorted({o.state.group_key for o in outcomes
-                   if o.state is not None and o.state.status in (DONE, REJECTED) and o.state.group_key})
+    keys: list[GroupKey] = sorted({
+        o.state.group_key for o in outcomes
+        if o.state is not None and o.state.status in (DONE, REJECTED) and o.state.group_key is not None})
     return {
         "ingested": ingested,
         "rejected": rejected,
@@ -112,7 +114,7 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
         "skipped": sorted(s.rootname for s in plan.skipped),
         "unrecognised": [str(p) for p in plan.unrecognised],
         "orphan_x1d": [str(p) for p in plan.orphan_x1d],
-        "touched_keys": [list(key) for key in keys],
+        "touched_keys": keys,
         "library_seconds": sum(o.state.library_seconds for o in outcomes if o.state is not None),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hstlc.catalogue.engine import is_transient
+from hstlc.errors import TRANSIENT_RETRY_DELAYS_S
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -14,7 +15,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 RETRY_OPTIONS: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": [1, 4, 16],
+    "retries": len(TRANSIENT_RETRY_DELAYS_S),
+    "retry_delay_seconds": list(TRANSIENT_RETRY_DELAYS_S),
     "retry_condition_fn": retry_transient,
 }

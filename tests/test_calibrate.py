@@ -10,20 +10,19 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from hstlc.errors import MissingKeywordError
+from hstlc.errors import MissingKeywordError, UnreadableFileError
 from hstlc.extraction.calibrate import (
     FLUXCAL_NONE,
     FLUXCAL_REFERENCE,
     FLUXCAL_X1D,
     Response,
-    Spectrum1D,
     choose_response,
-    read_cos_x1d,
-    read_tds_factors,
-    resolve_reference,
     response_from_spectra,
+    tds_factors,
 )
 from hstlc.extraction.extract import extract_lightcurve
+from hstlc.io.reference_files import TdsRow, read_tdstab, resolve_reference
+from hstlc.io.x1d import X1dRow, read_x1d
 
 
 def test_resolve_reference(tmp_path, monkeypatch):
@@ -58,7 +57,7 @@ def test_tds_factors_follow_calcos_on_the_real_table(real_tds):
         slope, intercept = row["SLOPE"], row["INTERCEPT"]  # [NT, NWL] via TDIM
     for t_obs, interval in ((56000.0, 5), (56600.0, 7), (52000.0, 0)):
         assert times[interval] <= t_obs or interval == 0
-        wavelength, factor = read_tds_factors(real_tds, selection, t_obs)
+        wavelength, factor = tds_factors(read_tdstab(real_tds, selection), t_obs)
         expected = ((t_obs - 52922.0) / 365.25 * slope[interval, :nwl] / 100.0
                     + intercept[interval, :nwl])
         assert wavelength.size == nwl
@@ -68,8 +67,23 @@ def test_tds_factors_follow_calcos_on_the_real_table(real_tds):
 def test_tds_without_ref_time_is_refused(real_data):
     path = real_data / "reference" / "calcos_tests_test_tds.fits"
     with pytest.raises(MissingKeywordError, match="no REF_TIME"):
-        read_tds_factors(path, {"SEGMENT": "FUVA", "OPT_ELEM": "G130M", "CENWAVE": 1055},
-                         56000.0)
+        read_tdstab(path, {"SEGMENT": "FUVA", "OPT_ELEM": "G130M", "CENWAVE": 1055})
+
+
+def test_tds_factor_drifts_from_the_interval_holding_the_time():
+    # intervals from MJD 50000 and 51000; slopes in percent a year from REF_TIME 49635.25
+    row = TdsRow(49635.25, np.array([50000.0, 51000.0]), np.array([1500.0, 1100.0, 1300.0]),
+                 np.array([[-2.0, -4.0, -6.0], [-1.0, -3.0, -5.0]]),
+                 np.array([[1.0, 0.9, 0.8], [0.98, 0.88, 0.78]]))
+    for t_obs, interval in ((49000.0, 0), (50000.0, 0), (50999.0, 0), (51000.0, 1),
+                            (53000.0, 1)):
+        wavelength, factor = tds_factors(row, t_obs)
+        years = (t_obs - 49635.25) / 365.25
+        expected = years * row.slope[interval] / 100.0 + row.intercept[interval]
+        np.testing.assert_array_equal(wavelength, [1100.0, 1300.0, 1500.0])  # sorted
+        np.testing.assert_allclose(factor, expected[[1, 2, 0]], rtol=1e-15)
+    # one year after REF_TIME in the first interval: 1 - 2 % at 1500 A
+    assert tds_factors(row, 50000.25)[1][2] == pytest.approx(1.0 - 0.02 * (365.0 / 365.25))
 
 
 @pytest.fixture(scope="module")
@@ -117,15 +131,43 @@ def test_forced_sources(pair, caplog):
 
 
 def test_x1d_response_ignores_pixels_without_net(pair):
-    spectra = read_cos_x1d(pair["x1d"])
+    spectra = {row.label: row for row in read_x1d(pair["x1d"])}
     assert set(spectra) == {"FUVA", "FUVB"}
     response = response_from_spectra(spectra, "x1d")
     for name, spectrum in spectra.items():
         ok = spectrum.net > 0
         assert response.wavelength[name].size == np.count_nonzero(ok)
         np.testing.assert_allclose(response.factor[name], spectrum.flux[ok] / spectrum.net[ok])
-    empty = Spectrum1D("X", np.arange(3.0), np.zeros(3), np.zeros(3), np.ones(3, bool))
+    empty = X1dRow("X", np.arange(3.0), np.zeros(3), np.zeros(3), np.ones(3, bool))
     assert not response_from_spectra({"X": empty}).calibrated
+
+
+def test_read_x1d_cos_rows(pair):
+    rows = read_x1d(pair["x1d"])
+    with fits.open(pair["x1d"]) as hdul:
+        data = hdul[1].data
+        assert [row.label for row in rows] == [s.strip() for s in data["SEGMENT"]]
+        for row, raw in zip(rows, data, strict=True):
+            assert row.geometry is None
+            np.testing.assert_array_equal(row.wavelength, raw["WAVELENGTH"])
+            np.testing.assert_array_equal(row.flux, raw["FLUX"])
+            np.testing.assert_array_equal(row.good, raw["DQ_WGT"] > 0)
+            assert row.wavelength.dtype == np.float64 and not row.good.all()
+
+
+def test_read_x1d_errors_name_the_file_and_the_problem(pair, tmp_path):
+    with pytest.raises(MissingKeywordError, match=r"_x1d.fits: ext SCI has no column SPORDER"):
+        read_x1d(pair["x1d"], need_geometry=True)  # a COS x1d has no STIS orders
+    with pytest.raises(MissingKeywordError, match=r"_corrtag_a.fits: .*no column SEGMENT or "
+                                                  r"SPORDER \(found \[.*'XCORR'"):
+        read_x1d(pair["corrtag_a"])
+    text = tmp_path / "lbad01abq_x1d.fits"
+    text.write_text("not FITS")
+    with pytest.raises(UnreadableFileError, match="lbad01abq_x1d.fits") as info:
+        read_x1d(text)
+    assert info.value.filename == text.name
+    with pytest.raises(UnreadableFileError, match="no such file"):
+        read_x1d(tmp_path / "missing_x1d.fits")
 
 
 def test_conversion_lookup_matches_interpolation():

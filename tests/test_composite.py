@@ -11,8 +11,15 @@ from astropy.io import fits
 from astropy.table import Table
 
 from hstlc.errors import HstlcError
-from hstlc.extraction.composite import GroupKey, hlsp_filename, make_composite, safe_name, wavelength_coverage
-from hstlc.io.lightcurve_file import read_lightcurve
+from hstlc.extraction.composite import (
+    hlsp_filename,
+    make_composite,
+    safe_name,
+    stack_lightcurves,
+    wavelength_coverage,
+)
+from hstlc.io.headers import GroupKey
+from hstlc.io.lightcurve_file import Lightcurve, read_lightcurve
 
 HLSP = {"hlsp_name": "HSTLC", "hlsp_lead": "hstlc team", "proposid": "HSTLC"}
 
@@ -111,6 +118,47 @@ def test_key_from_the_caller_and_mismatches(exposures, tmp_path):
         with pytest.raises(HstlcError, match="members differ"):
             make_composite([exposures[0]["corrtag_a"], star["corrtag_a"]], tmp_path, key=given,
                            **HLSP)
+
+
+def _member(rootname: str, expstart: float, rows: int, fluxcal: str, npix: int) -> Lightcurve:
+    times = 10.0 * np.arange(rows)
+    gross = np.full(rows, float(expstart - 57999.0))  # each member's rows are recognisable
+    background = np.full(rows, 0.5)
+    bins = np.full(rows, 10.0)
+    return Lightcurve(bins=bins, times=times, mjd=expstart + times / 86400.0, gross=gross,
+                      counts=gross - background, net=(gross - background) / bins,
+                      flux=np.full(rows, 1e-14), flux_error=np.full(rows, 1e-15),
+                      background=background, error=np.sqrt(gross + background),
+                      dataset=np.ones(rows),
+                      meta={"rootname": rootname, "expstart": expstart, "fluxcal": fluxcal,
+                            "npix": npix, "dropped_bins": rows % 2, "targname": "TEST-STAR",
+                            "input_files": [f"{rootname}_corrtag_a.fits"],
+                            "input_sha256": {f"{rootname}_corrtag_a.fits": rootname}})
+
+
+def test_stack_orders_members_by_expstart_and_numbers_them():
+    curves = [_member("lb1c01ccq", 58003.0, 3, "X1D", 900),
+              _member("lb1c01aaq", 58001.0, 5, "X1D", 900),
+              _member("lb1c01bbq", 58002.0, 2, "FLUXTAB+TDSTAB", 900)]
+    stacked, members = stack_lightcurves(curves, 1300.0, 1400.0)
+    assert [m["rootname"] for m in members] == ["lb1c01aaq", "lb1c01bbq", "lb1c01ccq"]
+    assert [m["dataset"] for m in members] == [1, 2, 3]
+    assert [m["exptime"] for m in members] == [50.0, 20.0, 30.0]
+    assert stacked.dataset.tolist() == [1] * 5 + [2] * 2 + [3] * 3
+    assert stacked.gross.tolist() == [2.0] * 5 + [3.0] * 2 + [4.0] * 3  # rows follow dataset
+    assert np.all(np.diff(stacked.mjd) > 0) and stacked.times[5] == 0.0  # times: per member
+    meta = stacked.meta
+    assert (meta["wmin"], meta["wmax"], meta["expstart"]) == (1300.0, 1400.0, 58001.0)
+    assert meta["members"] == [m["rootname"] for m in members]
+    assert meta["input_files"] == [f"{m['rootname']}_corrtag_a.fits" for m in members]
+    assert meta["dropped_bins"] == 1 + 0 + 1 and len(meta["input_sha256"]) == 3
+    assert (meta["fluxcal"], meta["npix"]) == ("MIXED", 900)  # what all members share
+    same, _ = stack_lightcurves(curves[:2], 1300.0, 1400.0)
+    assert same.meta["fluxcal"] == "X1D"
+    wider, _ = stack_lightcurves([curves[0], _member("lb1c01ddq", 58004.0, 1, "X1D", 800)],
+                                 1300.0, 1400.0)
+    assert (wider.meta["fluxcal"], wider.meta["npix"]) == ("X1D", None)
+    assert curves[0].dataset.tolist() == [1, 1, 1]  # the members are not changed
 
 
 def test_file_names_are_safe():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
@@ -9,14 +11,17 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from hstlc.catalogue.engine import create_catalogue_engine, session_scope
 from hstlc.catalogue.migrate import check, current_revision, head_revision, upgrade
 from hstlc.catalogue.models import BadData, Metadata, Outputs, Stats
-from hstlc.catalogue.store import (
-    known_hashes,
-    record_bad_data,
-    upsert_metadata,
-    upsert_output,
-    upsert_stats,
+from hstlc.catalogue.queries import (
+    catalogued,
+    files_of_rootname,
+    group_keys,
+    group_rows,
+    ingested_folders,
+    refusals,
 )
+from hstlc.catalogue.store import forget_ingested, record_bad_data, upsert_metadata, upsert_output
 from hstlc.errors import BAD_DATA_REASONS
+from hstlc.io.headers import GroupKey
 
 LEGACY_COLUMNS = {
     "metadata": {"id", "filename", "path", "ingest_date", "telescop", "instrume", "targname",
@@ -97,13 +102,16 @@ def test_stats_unique_per_lightcurve(engine):
               "mean": 1.0, "mu": 1.0, "stdev": 1.0, "poisson_factor": 1.0, "pearson_r": 0.1,
               "pearson_p": 0.5, "periodogram": False, "deliver": True}
     with session_scope(engine) as session:
-        upsert_stats(session, record)
-        upsert_stats(session, {**record, "total": 12})
+        session.add(Stats(**record))
+        session.add(Stats(**{**record, "lightcurve_filename": "y_curve.fits", "total": 12}))
     with session_scope(engine) as session:
-        rows = session.scalars(select(Stats)).all()
-        assert [row.total for row in rows] == [12]
+        rows = session.scalars(select(Stats).order_by(Stats.lightcurve_filename)).all()
+        assert [row.total for row in rows] == [10, 12]
+        assert rows[0].updated_at >= rows[0].created_at
     with pytest.raises(IntegrityError), session_scope(engine) as session:
         session.add(Stats(**{**record, "total": 1}))
+    with pytest.raises(IntegrityError), session_scope(engine) as session:  # CHECK constraint
+        session.add(Stats(**{**record, "lightcurve_filename": "z_curve.fits", "stdev": -1.0}))
 
 
 @pytest.mark.parametrize("reason", BAD_DATA_REASONS)
@@ -113,7 +121,7 @@ def test_bad_data_accepts_every_reason(engine, reason):
     with session_scope(engine) as session:
         row = session.scalars(select(BadData)).one()
         assert row.reason == reason
-        assert known_hashes(session) == {"c" * 64: "x.fits"}
+        assert refusals(session, ["x.fits", "y.fits"])["x.fits"].sha256 == "c" * 64
 
 
 def test_bad_data_refuses_unknown_reason(engine):
@@ -132,3 +140,57 @@ def test_failed_transaction_leaves_nothing(engine):
         raise RuntimeError("interrupted")
     with session_scope(engine) as session:
         assert session.scalars(select(Metadata)).all() == []
+
+
+def test_catalogue_reads_name_what_is_ingested_and_refused(engine):
+    with session_scope(engine) as session:
+        upsert_metadata(session, metadata_record())
+        upsert_metadata(session, metadata_record("ld9m10ujq_x1d.fits", path="/data/filesystem/GJ436"))
+        record_bad_data(session, "bad_x1d.fits", "No events", sha256="d" * 64)
+    with session_scope(engine) as session:
+        assert catalogued(session, ["ld9m10ujq_corrtag_a.fits", "bad_x1d.fits"]) == {
+            "ld9m10ujq_corrtag_a.fits": ("a" * 64, "/data/filesystem/GJ-436")}
+        assert catalogued(session, []) == {} and refusals(session, []) == {}
+        assert list(refusals(session, ["bad_x1d.fits", "ld9m10ujq_x1d.fits"])) == ["bad_x1d.fits"]
+        assert files_of_rootname(session, "ld9m10ujq") == {
+            "ld9m10ujq_corrtag_a.fits": Path("/data/filesystem/GJ-436/ld9m10ujq_corrtag_a.fits"),
+            "ld9m10ujq_x1d.fits": Path("/data/filesystem/GJ436/ld9m10ujq_x1d.fits")}
+        # one target, two spellings: its folders are found by any alias of its name
+        both = [Path("/data/filesystem/GJ-436"), Path("/data/filesystem/GJ436")]
+        assert ingested_folders(session) == both
+        assert ingested_folders(session, "gliese 436") == both
+        assert ingested_folders(session, "AU-MIC") == []
+
+
+def test_groups_are_distinct_keys_of_event_files_with_names_normalised(engine):
+    with session_scope(engine) as session:
+        upsert_metadata(session, metadata_record())
+        upsert_metadata(session, metadata_record("ld9m10uyq_corrtag_a.fits", targname="GJ436"))
+        upsert_metadata(session, metadata_record("ld9m10uyq_x1d.fits", targname="GJ436"))
+        upsert_metadata(session, metadata_record("ld9m11aaq_corrtag_a.fits", targname="AU-MIC"))
+        upsert_metadata(session, metadata_record("ld9m12aaq_corrtag_a.fits", cenwave=1327))
+        upsert_metadata(session, metadata_record("ld9m13aaq_x1d.fits", aperture="BOA"))  # no events
+        upsert_metadata(session, metadata_record("ld9m14aaq_corrtagxa.fits", aperture="BOA"))
+    gj436 = GroupKey("COS", "FUV", "GJ436", "G130M", 1291, "PSA")
+    with session_scope(engine) as session:
+        assert group_keys(session) == [
+            GroupKey("COS", "FUV", "AUMIC", "G130M", 1291, "PSA"), gj436,
+            GroupKey("COS", "FUV", "GJ436", "G130M", 1327, "PSA")]
+        assert [row.filename for row in group_rows(session, gj436)] == [
+            "ld9m10ujq_corrtag_a.fits", "ld9m10uyq_corrtag_a.fits", "ld9m10uyq_x1d.fits"]
+        assert group_rows(session, gj436._replace(targname="NOSUCHSTAR")) == []
+
+
+def test_forgetting_ingested_files_takes_their_outputs_rows(engine):
+    with session_scope(engine) as session:
+        first = upsert_metadata(session, metadata_record())
+        upsert_output(session, first, individual_path="/o", individual_filename="x_curve.fits")
+        upsert_metadata(session, metadata_record("ld9m10ujq_x1d.fits"))
+    with session_scope(engine) as session:
+        forgotten = forget_ingested(session, ["ld9m10ujq_corrtag_a.fits", "unknown.fits"])
+        assert [(row.filename, row.output.individual_filename) for row in forgotten] == [
+            ("ld9m10ujq_corrtag_a.fits", "x_curve.fits")]
+        assert forget_ingested(session, []) == []
+    with session_scope(engine) as session:
+        assert session.scalars(select(Outputs)).all() == []
+        assert [row.filename for row in session.scalars(select(Metadata))] == ["ld9m10ujq_x1d.fits"]

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -92,6 +93,35 @@ def run_adhoc_target(api: str, target: str, timeout: float, logs: list[Path]) ->
     return wait_for(finished, timeout, "the ad-hoc target run", logs)
 
 
+@contextmanager
+def prefect_server(env: dict[str, str], log: Path, other_logs: list[Path], timeout: float):
+    """A Prefect server on a free port, healthy, its API in ``env``; stopped at the end.
+
+    Yields the API URL and the logs to show when a wait times out.
+    """
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    logs = [log, *other_logs]
+    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
+                    str(port)], env, log)
+    try:
+        wait_for(lambda: get(f"{api}/health"), timeout, "the Prefect server", logs)
+        env["PREFECT_API_URL"] = api
+        yield api, logs
+    finally:
+        stop(server)
+
+
+def first_run(env: dict[str, str], home: Path, targname: str) -> tuple[Path, int]:
+    """``hstlc run`` on one NUV dataset of ``targname``: its lightcurve and that file's mtime."""
+    build_cos_nuv(home / "ingest", rootname="lb1c02nuq", seed=5, exptime=200.0, targname=targname)
+    run = subprocess.run([str(BIN / "hstlc"), "run"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    curve = home / "outputs" / targname / "lb1c02nuq_curve.fits"
+    return curve, curve.stat().st_mtime_ns
+
+
 def test_serve_without_a_prefect_server_is_refused(tmp_path):
     env = child_env(tmp_path, HSTLC_HOME_DIR=str(tmp_path / "home"))
     result = subprocess.run([str(BIN / "hstlc"), "serve"], env=env, capture_output=True,
@@ -101,45 +131,29 @@ def test_serve_without_a_prefect_server_is_refused(tmp_path):
 
 
 def test_served_adhoc_target_deployment_runs(tmp_path):
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
     home = tmp_path / "home"
     env = child_env(tmp_path, HSTLC_HOME_DIR=str(home),
                     PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")
-    server_log, serve_log = tmp_path / "server.log", tmp_path / "serve.log"
-    logs = [server_log, serve_log]
-    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
-                    str(port)], env, server_log)
-    serve = None
-    try:
-        wait_for(lambda: get(f"{api}/health"), 120, "the Prefect server", logs)
-        env["PREFECT_API_URL"] = api
-        build_cos_nuv(home / "ingest", rootname="lb1c02nuq", seed=5, exptime=200.0,
-                      targname="DEPLOY-STAR")
-        first = subprocess.run([str(BIN / "hstlc"), "run"], env=env, capture_output=True,
-                               text=True, timeout=300)
-        assert first.returncode == 0, first.stdout + first.stderr
-        curve = home / "outputs" / "DEPLOY-STAR" / "lb1c02nuq_curve.fits"
-        first_mtime = curve.stat().st_mtime_ns
-
+    serve_log = tmp_path / "serve.log"
+    with prefect_server(env, tmp_path / "server.log", [serve_log], 120) as (api, logs):
+        curve, first_mtime = first_run(env, home, "DEPLOY-STAR")
         serve = start([str(BIN / "hstlc"), "serve"], env, serve_log)
-        wait_for(lambda: get(f"{api}/deployments/name/reprocess-target/adhoc"), 120,
-                 "the served deployment", logs)
-        nightly = get(f"{api}/deployments/name/hstlc_pipeline/nightly").json()
-        assert nightly["schedules"][0]["schedule"]["cron"] == "0 6 * * *"
+        try:
+            wait_for(lambda: get(f"{api}/deployments/name/reprocess-target/adhoc"), 120,
+                     "the served deployment", logs)
+            nightly = get(f"{api}/deployments/name/hstlc_pipeline/nightly").json()
+            assert nightly["schedules"][0]["schedule"]["cron"] == "0 6 * * *"
 
-        def scheduled():  # the server's scheduler makes runs for the nightly schedule
-            response = httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
-                "deployments": {"id": {"any_": [nightly["id"]]}},
-                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
-            return response.status_code == 200 and len(response.json()) > 0
+            def scheduled():  # the server's scheduler makes runs for the nightly schedule
+                response = httpx.post(f"{api}/flow_runs/filter", timeout=10, json={
+                    "deployments": {"id": {"any_": [nightly["id"]]}},
+                    "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}})
+                return response.status_code == 200 and len(response.json()) > 0
 
-        wait_for(scheduled, 120, "scheduled runs of the nightly deployment", logs)
-        assert run_adhoc_target(api, "DEPLOY-STAR", 180, logs) == "COMPLETED"
-    finally:
-        if serve is not None:
+            wait_for(scheduled, 120, "scheduled runs of the nightly deployment", logs)
+            assert run_adhoc_target(api, "DEPLOY-STAR", 180, logs) == "COMPLETED"
+        finally:
             stop(serve)
-        stop(server)
     assert curve.stat().st_mtime_ns > first_mtime  # re-extracted by the deployment
     engine = create_catalogue_engine(f"sqlite:///{home / 'hstlc.db'}")
     with session_scope(engine) as session:
@@ -207,27 +221,14 @@ def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_clust
     database, the catalogue on PostgreSQL, ``prefect deploy --all`` from ``prefect.yaml``,
     a process work pool and worker, and the ad-hoc target deployment run through them."""
     root = Path(__file__).resolve().parents[1]
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
     prefect_db = pg_cluster.create_database("prefect").replace("+psycopg2", "+asyncpg")
     catalogue_url = pg_cluster.create_database("hstlc_production")
     home = tmp_path / "home"
     env = child_env(tmp_path, PREFECT_SERVER_DATABASE_CONNECTION_URL=prefect_db,
                     HSTLC_HOME_DIR=str(home), HSTLC_DB_CONNECTION_STRING=catalogue_url)
-    server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
-    logs = [server_log, worker_log]
-    server = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
-                    str(port)], env, server_log)
-    worker = None
-    try:
-        wait_for(lambda: get(f"{api}/health"), 180, "the Prefect server on PostgreSQL", logs)
-        env["PREFECT_API_URL"] = api
-        build_cos_nuv(home / "ingest", rootname="lb1c02nuq", seed=5, exptime=200.0)
-        run = subprocess.run([str(BIN / "hstlc"), "run"], env=env, capture_output=True,
-                             text=True, timeout=300)
-        assert run.returncode == 0, run.stdout + run.stderr
-        curve = home / "outputs" / "TEST-STAR" / "lb1c02nuq_curve.fits"
-        first_mtime = curve.stat().st_mtime_ns
+    worker_log = tmp_path / "worker.log"
+    with prefect_server(env, tmp_path / "server.log", [worker_log], 180) as (api, logs):
+        curve, first_mtime = first_run(env, home, "TEST-STAR")
         for command in (["work-pool", "create", "hstlc-process", "--type", "process"],
                         ["--no-prompt", "deploy", "--all"]):
             done = subprocess.run([str(BIN / "prefect"), *command], env=env, cwd=root,
@@ -235,11 +236,10 @@ def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_clust
             assert done.returncode == 0, done.stdout + done.stderr
         worker = start([str(BIN / "prefect"), "worker", "start", "--pool", "hstlc-process"],
                        env, worker_log, cwd=root)
-        assert run_adhoc_target(api, "TEST-STAR", 240, logs) == "COMPLETED"  # on the worker
-    finally:
-        if worker is not None:
+        try:
+            assert run_adhoc_target(api, "TEST-STAR", 240, logs) == "COMPLETED"  # on the worker
+        finally:
             stop(worker)
-        stop(server)
     assert curve.stat().st_mtime_ns > first_mtime  # re-extracted by the deployed run
     engine = create_catalogue_engine(catalogue_url)
     with session_scope(engine) as session:

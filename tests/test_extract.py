@@ -6,9 +6,27 @@ import builders as b
 import numpy as np
 import pytest
 from astropy.io import fits
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hstlc.errors import MissingKeywordError
-from hstlc.extraction.extract import AIRGLOW_WINDOWS, COS_FUV_WLIM, extract_lightcurve, gti_exposure
+from hstlc.errors import MissingKeywordError, UnsupportedProductError
+from hstlc.extraction.accumulate import accumulate_boxes
+from hstlc.extraction.boxes import BACKGROUND, SOURCE, Box, BoxSums, Selection
+from hstlc.extraction.calibrate import Response, fit_dispersion, nuv_column_wavelengths
+from hstlc.extraction.extract import (
+    AIRGLOW_WINDOWS,
+    COS_FUV_WLIM,
+    EventHeader,
+    band_pixels,
+    bin_columns,
+    common_gti,
+    cos_boxes,
+    extract_lightcurve,
+    gti_exposure,
+    time_grid,
+)
+from hstlc.io.events import open_event_table
+from hstlc.io.x1d import X1dRow
 
 BAD_DQ = 0.01  # the builders' default fraction of events with a bit in SDQFLAGS
 
@@ -223,13 +241,11 @@ def test_nuv_flux_with_a_heavy_background_comes_back_within_5_percent(tmp_path, 
 
 
 def test_nuv_stripe_wavelengths_are_fitted_to_their_source_box_events(tmp_path):
-    from hstlc.extraction.extract import _cos_boxes, _Header, _nuv_column_wavelengths
-    from hstlc.io.events import open_event_table
-
     nuv = b.build_cos_nuv(tmp_path, seed=85, exptime=300.0, background_rate=0.5)
     table = open_event_table(nuv["corrtag"])
-    boxes = [box for letter in "ABC" for box in _cos_boxes(_Header(table), letter, f"NUV{letter}")]
-    columns = _nuv_column_wavelengths(table, boxes, block_rows=10_000)
+    boxes = [box for letter in "ABC" for box in cos_boxes(EventHeader(table), letter, f"NUV{letter}")]
+    sources = {box.group: (box.y0, box.y1) for box in boxes if box.role == SOURCE}
+    columns = nuv_column_wavelengths(table, sources, block_rows=10_000)
     assert columns is not None and set(columns) == {"NUVA", "NUVB", "NUVC"}
     for letter in "ABC":
         truth = nuv["truth"].segments[letter].wavelength_at(np.arange(1024) + 0.5)
@@ -254,6 +270,103 @@ def test_missing_box_keyword_names_file_and_keyword(tmp_path):
     pair = b.build_cos_fuv_pair(tmp_path, seed=10, segments=("A",), SP_LOC_A=None)
     with pytest.raises(MissingKeywordError, match="lb1c01abq_corrtag_a.fits: ext 1 has no SP_LOC_A"):
         extract_lightcurve(pair["corrtag_a"])
+
+
+# ----------------------------------------------------------------------------- arrays
+def _sums(gross: list[list[float]], flux: list[list[float]], variance: list[float],
+          flux_variance: list[float]) -> BoxSums:
+    return BoxSums(np.array(gross), np.array(flux), np.array(variance), np.array(flux_variance),
+                   {}, {})
+
+
+def test_bin_columns_propagate_poisson_errors():
+    """Unit-weight events: Var(counts) = n_src + scale^2 n_bkg = gross + scale * background."""
+    scale = 0.25
+    boxes = [Box("FUVA", SOURCE, 0, 10), Box("FUVA", BACKGROUND, 20, 30, scale),
+             Box("FUVA", BACKGROUND, 40, 50, scale),
+             Box("FUVB", SOURCE, 0, 10), Box("FUVB", BACKGROUND, 20, 40, 0.5)]
+    a_src, a_bkg1, a_bkg2 = np.array([12.0, 30, 7, 0]), np.array([4.0, 8, 0, 0]), np.array([8.0, 0, 4, 0])
+    b_src, b_bkg = np.array([5.0, 9, 1, 0]), np.array([2.0, 2, 6, 0])
+    # one event's conversion c: 2 (source), 3 (background) in erg s-1 cm-2 A-1 per count s-1
+    a = _sums([a_src, a_bkg1, a_bkg2], [2 * a_src, 3 * a_bkg1, 3 * a_bkg2],
+              a_src + scale**2 * (a_bkg1 + a_bkg2), 4 * a_src + 9 * scale**2 * (a_bkg1 + a_bkg2))
+    b = _sums([b_src, b_bkg], [2 * b_src, 3 * b_bkg], b_src + 0.25 * b_bkg,
+              4 * b_src + 9 * 0.25 * b_bkg)
+    exposure = np.array([2.0, 2.0, 0.5, 0.0])  # a partial bin, then one outside the GTIs
+    keep, columns = bin_columns(boxes, [a, b], exposure, npix=10, calibrated=True)
+    assert keep.tolist() == [True, True, True, False]
+    gross = (a_src + b_src)[:3]
+    background = (scale * (a_bkg1 + a_bkg2) + 0.5 * b_bkg)[:3]
+    np.testing.assert_allclose(columns["gross"], gross)
+    np.testing.assert_allclose(columns["background"], background)
+    np.testing.assert_allclose(columns["counts"], gross - background)
+    np.testing.assert_allclose(columns["net"], (gross - background) / exposure[:3])
+    np.testing.assert_allclose(columns["bins"], exposure[:3])
+    # the segments' variances add; no two boxes share an event, so per segment
+    # Var = gross + scale * background (the 2016 gross + background only for scale 1)
+    background_a, background_b = (scale * (a_bkg1 + a_bkg2))[:3], (0.5 * b_bkg)[:3]
+    np.testing.assert_allclose(columns["error"] ** 2,
+                               gross + scale * background_a + 0.5 * background_b)
+    net_flux = 2 * gross - 3 * background
+    np.testing.assert_allclose(columns["flux"], net_flux / exposure[:3] / 10)
+    flux_var = 4 * gross + 9 * (scale**2 * (a_bkg1 + a_bkg2) + 0.25 * b_bkg)[:3]
+    np.testing.assert_allclose(columns["flux_error"], np.sqrt(flux_var) / exposure[:3] / 10)
+    for calibrated, npix in ((False, 10), (True, 0)):  # uncalibrated, or no pixel: NaN
+        _, plain = bin_columns(boxes, [a, b], exposure, npix=npix, calibrated=calibrated)
+        assert np.all(np.isnan(plain["flux"])) and np.all(np.isnan(plain["flux_error"]))
+        np.testing.assert_array_equal(plain["error"], columns["error"])
+
+
+def test_bin_exposure_with_a_gti_gap_and_two_segments():
+    segment_a = np.array([[0.0, 100.0], [130.0, 200.0]])
+    segment_b = np.array([[3.0, 190.0]])  # B starts late and stops early
+    gti, origin, nbins = common_gti([segment_a, segment_b], 10.0)
+    assert gti.tolist() == [[3.0, 100.0], [130.0, 190.0]] and (origin, nbins) == (3.0, 19)
+    exposure = gti_exposure(gti, origin, 10.0, nbins)
+    assert exposure.sum() == pytest.approx(97.0 + 60.0)
+    edges = origin + 10.0 * np.arange(nbins + 1)
+    assert exposure[9] == pytest.approx(100.0 - edges[9])  # the gap starts inside bin 9
+    assert np.all(exposure[10:12] == 0.0) and exposure[12] == pytest.approx(edges[13] - 130.0)
+    assert exposure[-1] == pytest.approx(190.0 - edges[-2]) and np.all(exposure[:9] == 10.0)
+    # an explicit origin cuts the earlier time off; one that is too late is refused
+    gti, origin, nbins = common_gti([segment_a], 7.0, origin=50.0)
+    assert gti.tolist() == [[50.0, 100.0], [130.0, 200.0]] and nbins == time_grid(gti, 7.0)[1]
+    with pytest.raises(ValueError, match="after the last GTI"):
+        common_gti([segment_a], 7.0, origin=250.0, filename="x_corrtag_a.fits")
+    with pytest.raises(UnsupportedProductError, match="do not overlap"):
+        common_gti([segment_a, np.array([[100.0, 130.0]])], 7.0)
+
+
+def test_band_pixels_count_the_good_x1d_pixels_the_events_cover():
+    wavelength = 1200.0 + np.arange(300.0)  # 1 A per pixel, 1200-1499 A
+    good = np.ones(300, bool)
+    good[250:260] = False  # DQ_WGT = 0
+    row = X1dRow("FUVA", wavelength, np.ones(300), np.ones(300), good)
+    sums = BoxSums(np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1), np.zeros(1),
+                   {"FUVA": (1210.0, 1480.0)}, {"FUVA": (10.2, 283.4)})
+    selection = Selection(0, (0.0, 16384.0), (1205.0, 1490.0), AIRGLOW_WINDOWS,
+                          np.array([[0.0, 1.0]]), 0.0, 1.0, 1)
+    # 1210..1480 inclusive (271), minus Lyman-alpha 1210-1225 (16), O I 1298-1312 (15), 10 bad
+    assert band_pixels(sums, "FUVA", selection, row) == 271 - 16 - 15 - 10
+    # without x1d: the columns of the events' XCORR span (ends rounded to a column);
+    # STIS events are in high-res columns, the x1d in low-res ones (x_scale 0.5)
+    assert band_pixels(sums, "FUVA", selection) == 283 - 10 + 1
+    assert band_pixels(sums, "FUVA", selection, x_scale=0.5) == 142 - 5 + 1
+    assert band_pixels(sums, "FUVB", selection, row) == 0  # no counted event
+
+
+def test_dispersion_fit_ignores_stray_events():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1024, 2000)
+    truth = np.polynomial.Polynomial([1700.0, 0.035, 2e-6, -1e-9])
+    wave = truth(x).astype(np.float32)
+    stray = rng.random(x.size) < 0.05  # another stripe's wavelengths
+    wave[stray] += 110.0
+    fit = fit_dispersion(x, wave)
+    columns = np.arange(1024) + 0.5
+    np.testing.assert_allclose(fit(columns), truth(columns), rtol=0, atol=1e-3)
+    assert fit_dispersion(x[:9], wave[:9]) is None  # too few events
+    assert fit_dispersion(x[x < 200], wave[x < 200]) is None  # a fifth of the detector
 
 
 # ----------------------------------------------------------------------------- STIS
@@ -322,19 +435,6 @@ def test_stis_needs_its_x1d(stis):
 
 
 # ----------------------------------------------------------------------------- the kernel
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from hstlc.extraction.calibrate import Response  # noqa: E402
-from hstlc.io.events import (  # noqa: E402
-    BACKGROUND,
-    SOURCE,
-    Box,
-    Selection,
-    accumulate_boxes,
-    open_event_table,
-)
-
 EDGES = [10.0, 20.5, 20.25, 33.3, 47.0, 61.7, 75.0, 90.1, 5.5, 12.0, 15.3, 25.0, 28.7, 38.1,
          41.0, 52.25, 55.5, 66.6, 70.0, 81.3, 84.0, 95.5]
 WAVE_EDGES = [915.0, 1208.0, 1225.0, 1298.0, 1312.0, 1350.5]

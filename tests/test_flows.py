@@ -126,6 +126,22 @@ def test_changed_file_is_processed_again_and_force_re_extracts(settings):
     assert catalogue(settings)[0] == after
 
 
+def inject_fault(monkeypatch, name, error, when):
+    """Replace the step function ``name`` by one raising ``error`` when ``when(state, call)``
+    holds (``call`` counts from 1); return the rootnames it was called with."""
+    original = getattr(steps, name)
+    calls = []
+
+    def faulty(state, config):
+        calls.append(state.rootname)
+        if when(state, len(calls)):
+            raise error
+        return original(state, config)
+
+    monkeypatch.setattr(steps, name, faulty)
+    return calls
+
+
 def test_commands_exit_codes_and_summary(settings, capsys, monkeypatch):
     from flows.commands import hstlc_pipeline_main
     from hstlc.cli import main
@@ -139,38 +155,17 @@ def test_commands_exit_codes_and_summary(settings, capsys, monkeypatch):
     assert hstlc_pipeline_main([]) == 0
     assert "nothing new to do" in capsys.readouterr().out
     build_cos_nuv(settings.ingest_dir, rootname="lb1c04nuq", seed=4, exptime=200.0)
-    original = steps.lightcurve
-
-    def broken(state, config):
-        raise RuntimeError("disk on fire")
-
-    broken.__name__ = "lightcurve"
-    monkeypatch.setattr(steps, "lightcurve", broken)
+    inject_fault(monkeypatch, "lightcurve", RuntimeError("disk on fire"), when=lambda state, call: True)
     assert main(["ingest", "--batch-size", "0"]) == 1
     assert "FAILED   lb1c04nuq" in capsys.readouterr().out
-    monkeypatch.setattr(steps, "lightcurve", original)
-
-
-def count_calls(monkeypatch, name, error, times):
-    original = getattr(steps, name)
-    calls = []
-
-    def flaky(state, config):
-        calls.append(state.rootname)
-        if len(calls) <= times:
-            raise error
-        return original(state, config)
-
-    flaky.__name__ = name
-    monkeypatch.setattr(steps, name, flaky)
-    return calls
 
 
 def test_transient_error_is_retried(settings, monkeypatch):
     from flows.ingest import ingest
 
     build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
-    calls = count_calls(monkeypatch, "record", TransientError("database is locked"), times=1)
+    calls = inject_fault(monkeypatch, "record", TransientError("database is locked"),
+                         when=lambda state, call: call == 1)
     summary = ingest(batch_size=0)
     assert summary["ingested"] == ["lb1c02nuq"] and summary["failed"] == {}
     assert len(calls) == 2
@@ -182,7 +177,7 @@ def test_permanent_error_is_recorded_once_and_not_retried(settings, monkeypatch)
 
     build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
     error = QualityError("lb1c02nuq_corrtag.fits: no events in the source box", reason="No events")
-    calls = count_calls(monkeypatch, "lightcurve", error, times=10)
+    calls = inject_fault(monkeypatch, "lightcurve", error, when=lambda state, call: True)
     summary = ingest(batch_size=0)
     assert len(calls) == 1
     assert list(summary["rejected"]) == ["lb1c02nuq"] and summary["failed"] == {}
@@ -197,15 +192,8 @@ def test_unexpected_error_fails_one_dataset_only(settings, monkeypatch):
 
     build_cos_nuv(settings.ingest_dir, rootname="lb1c02nuq", seed=1, exptime=200.0)
     build_cos_nuv(settings.ingest_dir, rootname="lb1c03nuq", seed=2, exptime=200.0)
-    original = steps.quicklook
-
-    def broken(state, config):
-        if state.rootname == "lb1c03nuq":
-            raise RuntimeError("plotting bug")
-        return original(state, config)
-
-    broken.__name__ = "quicklook"
-    monkeypatch.setattr(steps, "quicklook", broken)
+    inject_fault(monkeypatch, "quicklook", RuntimeError("plotting bug"),
+                 when=lambda state, call: state.rootname == "lb1c03nuq")
     state = ingest(batch_size=0, return_state=True)
     assert state.is_failed()  # the run shows failed in the UI
     summary = state.result(raise_on_failure=False)

@@ -19,17 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hstlc.extraction import kernel as kernels
-from hstlc.extraction.accumulate import (
-    BACKGROUND,
-    SOURCE,
-    Box,
-    BoxSums,
-    Selection,
-    accumulate_boxes,
-    kernel_available,
-)
+from hstlc.extraction.accumulate import accumulate_boxes
+from hstlc.extraction.boxes import BACKGROUND, SOURCE, Box, BoxSums, Selection
 from hstlc.extraction.calibrate import Response
 from hstlc.extraction.extract import extract_lightcurve
+from hstlc.extraction.kernel_path import kernel_available
 from hstlc.io.events import open_event_table
 
 pytestmark = pytest.mark.skipif(not kernel_available(), reason="numba is not installed")
@@ -259,10 +253,25 @@ def test_many_gtis_and_far_times(tmp_path):
     _assert_same(*_both(open_event_table(path), BOXES, far, block_rows=999, threads=2))
 
 
-def test_warm_up_compiles_the_signature_extraction_uses(tmp_path):
+def test_warm_up_then_every_column_type_gives_the_same_sums(tmp_path):
+    """Equal values stored as float32, float64, int16, int32, int64 or uint8 columns give the
+    same sums, and the numpy path's."""
     assert kernels.warm_up() < 60.0
-    accumulate_boxes(open_event_table(_simple_file(tmp_path)), BOXES, SELECTION)
-    assert len(kernels.accumulate_block.signatures) == 1
+    rng = np.random.default_rng(5)
+    n = 3000
+    values = {"TIME": np.sort(rng.uniform(0, 100, n)).astype(np.float32),
+              "XCORR": np.round(rng.uniform(-5, 105, n)), "YCORR": np.round(rng.uniform(0, 100, n)),
+              "WAVELENGTH": np.round(rng.uniform(850, 1450, n)),
+              "EPSILON": rng.choice([0.0, 1.0, 2.0], n), "DQ": rng.choice([0, 8, 16], n)}
+    first = None
+    for kinds in ("EEEEEI", "DDDDDJ", "EIIIIK", "DJJJBB", "EKKKKI"):
+        formats = dict(zip(values, kinds, strict=True))
+        columns = {name: column.astype(TYPES[formats[name]]) for name, column in values.items()}
+        table = open_event_table(_write(tmp_path / f"{kinds}.fits", columns, formats))
+        kernel, numpy = _both(table, BOXES, SELECTION, block_rows=1000)
+        _assert_same(kernel, numpy)
+        first = first or kernel
+        _assert_same(kernel, first)
 
 
 # ----------------------------------------------------------------------------- whole extraction

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from hstlc.extraction.accumulate import accumulate_boxes
+from hstlc.extraction.boxes import BACKGROUND, SOURCE, Box, Selection
 from hstlc.extraction.extract import AIRGLOW_WINDOWS, extract_lightcurve
-from hstlc.io.events import BACKGROUND, SOURCE, Box, Selection, accumulate_boxes, open_event_table
+from hstlc.io.events import open_event_table
 
 lightcurve_io = pytest.importorskip("lightcurve.io")
 

@@ -16,12 +16,18 @@ from hstlc.errors import (
     UnreadableFileError,
     UnsupportedProductError,
 )
-from hstlc.io.products import Product, detect_file, detect_product, open_fits
+from hstlc.io.products import Product, detect_product, open_fits
 
 GJ436 = "cos_fuv_g130m_gj436"
 COS_PRIMARY = {"TELESCOP": "HST", "INSTRUME": "COS", "DETECTOR": "FUV", "OBSMODE": "TIME-TAG",
                "SEGMENT": "FUVA", "NEXTEND": 1}
 CORRTAG_COLUMNS = ("TIME", "RAWX", "RAWY", "XCORR", "YCORR", "WAVELENGTH", "EPSILON", "DQ")
+
+
+def detect_file(path: Path) -> Product:
+    """Open a file and name its product, as the quality checks do."""
+    with open_fits(path) as hdulist:
+        return detect_product(hdulist, path.name)
 
 
 def write_table(path: Path, primary: dict[str, object], columns: tuple[str, ...],

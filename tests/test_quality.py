@@ -6,38 +6,28 @@ import gzip
 import os
 from pathlib import Path
 
+import builders
 import numpy as np
 import pytest
 from astropy.io import fits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hstlc.errors import (
-    BAD_EXPFLAG,
-    BAD_PROPOSAL,
-    MISSING_KEYWORD,
-    NO_EVENTS,
-    NON_LINEAR_TIME,
-    SHORT_EXPOSURE,
-    SINGULAR_EVENT,
-    UNREADABLE_FILE,
-    UNSUPPORTED_PRODUCT,
-    MissingKeywordError,
-    QualityError,
-    UnreadableFileError,
-    UnsupportedProductError,
-)
+from hstlc import errors
+from hstlc.errors import MissingKeywordError, QualityError, UnreadableFileError, UnsupportedProductError
 from hstlc.extraction.quality import (
     QualityVerdict,
     check_dataset,
-    check_events,
     check_file,
+    check_header,
+    check_time,
     first_decrease,
     summarize_time,
 )
-from hstlc.io.products import Product
-from hstlc.io.readers import group_dataset_files, read_events
-from tests.test_readers import make_events
+from hstlc.io.events import iter_event_blocks, open_event_table
+from hstlc.io.headers import group_dataset_files, read_observation_info
+from hstlc.io.products import Product, detect_product, open_fits
+from tests.test_events import make_events
 
 GJ436 = "cos_fuv_g130m_gj436"
 
@@ -63,14 +53,14 @@ def test_real_dataset_without_b_passes(real_data: Path, rootname: str) -> None:
                                   "o4er06llq_raw.fits"])
 def test_every_real_reject_is_refused_as_unsupported(real_data: Path, name: str) -> None:
     verdict = check_file(real_data / "reject" / name)
-    assert not verdict.ok and verdict.reason == UNSUPPORTED_PRODUCT
+    assert not verdict.ok and verdict.reason == errors.UNSUPPORTED_PRODUCT
     assert verdict.filename == name and verdict.detail.startswith(name)
 
 
 def test_stis_ccd_acquisition_precedence(real_data: Path) -> None:
     # EXPFLAG INTERRUPTED and EXPTIME 0.74 s, but what the file *is* decides first
     verdict = check_file(real_data / "reject" / "o4er06llq_raw.fits")
-    assert verdict.reason == UNSUPPORTED_PRODUCT and "CCD" in verdict.detail
+    assert verdict.reason == errors.UNSUPPORTED_PRODUCT and "CCD" in verdict.detail
 
 
 def test_real_rejects_all_covered(real_data: Path) -> None:
@@ -80,7 +70,7 @@ def test_real_rejects_all_covered(real_data: Path) -> None:
 
 def test_bad_proposal_on_real_file(real_data: Path) -> None:
     verdict = check_file(real_data / GJ436 / "ld9m10ujq_corrtag_a.fits", bad_proposals=[14767])
-    assert verdict.reason == BAD_PROPOSAL and "PROPOSID=14767" in verdict.detail
+    assert verdict.reason == errors.BAD_PROPOSAL and "PROPOSID=14767" in verdict.detail
     assert check_file(real_data / GJ436 / "ld9m10ujq_corrtag_a.fits", bad_proposals=[1]).ok
 
 
@@ -106,15 +96,15 @@ def _broken_files(directory: Path, real_data: Path) -> dict[str, Path]:
 
 def test_no_exception_escapes_on_broken_files(real_data: Path, tmp_path: Path) -> None:
     paths = _broken_files(tmp_path, real_data)
-    expected = {name: UNREADABLE_FILE for name in paths}
-    expected["primary_only.fits"] = UNSUPPORTED_PRODUCT
+    expected = {name: errors.UNREADABLE_FILE for name in paths}
+    expected["primary_only.fits"] = errors.UNSUPPORTED_PRODUCT
     for name, path in paths.items():
         verdict = check_file(path)
         assert (verdict.ok, verdict.reason) == (False, expected[name]), name
         assert verdict.detail.startswith(name)
     missing = check_file(tmp_path / "absent_corrtag_a.fits")
-    assert missing.reason == UNREADABLE_FILE
-    assert check_dataset([paths["garbage.fits"]]).reason == UNREADABLE_FILE
+    assert missing.reason == errors.UNREADABLE_FILE
+    assert check_dataset([paths["garbage.fits"]]).reason == errors.UNREADABLE_FILE
 
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture]
@@ -141,17 +131,17 @@ def test_random_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "random.fits"
     path.write_bytes(data)
     verdict = check_file(path)
-    assert not verdict.ok and verdict.reason in (UNREADABLE_FILE, UNSUPPORTED_PRODUCT)
+    assert not verdict.ok and verdict.reason in (errors.UNREADABLE_FILE, errors.UNSUPPORTED_PRODUCT)
 
 
 # ----------------------------------------------------------------------------- each reason
 REASON_CASES = {
-    BAD_EXPFLAG: (dict(ext1={"EXPFLAG": "INTERRUPTED"}), "EXPFLAG='INTERRUPTED'"),
-    SHORT_EXPOSURE: (dict(ext1={"EXPTIME": 0.4}), "EXPTIME=0.4"),
-    NO_EVENTS: (dict(time=[]), "0 rows"),
-    SINGULAR_EVENT: (dict(time=[7.0, 7.0, 7.0]), "all 3 event(s) at TIME=7.0"),
-    NON_LINEAR_TIME: (dict(time=[1.0, 2.0, 3.0, 2.5, 4.0]), "decreases at row 3 (3.0 -> 2.5)"),
-    MISSING_KEYWORD: (dict(ext1={"EXPFLAG": None}), "ext 1 has no EXPFLAG"),
+    errors.BAD_EXPFLAG: (dict(ext1={"EXPFLAG": "INTERRUPTED"}), "EXPFLAG='INTERRUPTED'"),
+    errors.SHORT_EXPOSURE: (dict(ext1={"EXPTIME": 0.4}), "EXPTIME=0.4"),
+    errors.NO_EVENTS: (dict(time=[]), "0 rows"),
+    errors.SINGULAR_EVENT: (dict(time=[7.0, 7.0, 7.0]), "all 3 event(s) at TIME=7.0"),
+    errors.NON_LINEAR_TIME: (dict(time=[1.0, 2.0, 3.0, 2.5, 4.0]), "decreases at row 3 (3.0 -> 2.5)"),
+    errors.MISSING_KEYWORD: (dict(ext1={"EXPFLAG": None}), "ext 1 has no EXPFLAG"),
 }
 
 
@@ -164,7 +154,7 @@ def test_each_reason_on_a_synthetic_file(tmp_path: Path, reason: str) -> None:
     assert (verdict.ok, verdict.reason) == (False, reason)
     assert verdict.filename == path.name and detail in verdict.detail
     assert verdict.product in (Product.COS_FUV_CORRTAG_A, None)
-    with pytest.raises(QualityError if reason != MISSING_KEYWORD else MissingKeywordError) as info:
+    with pytest.raises(QualityError if reason != errors.MISSING_KEYWORD else MissingKeywordError) as info:
         verdict.raise_for_reason()
     assert info.value.reason == reason and info.value.filename == path.name
 
@@ -173,53 +163,60 @@ def test_precedence_header_before_events(tmp_path: Path) -> None:
     # all of: bad EXPFLAG, short, bad proposal, singular  -> Bad EXPFLAG
     path = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.array([5.0, 5.0]),
                        ext1={"EXPFLAG": "INTERRUPTED", "EXPTIME": 0.5})
-    assert check_file(path, bad_proposals=[14767]).reason == BAD_EXPFLAG
+    assert check_file(path, bad_proposals=[14767]).reason == errors.BAD_EXPFLAG
     path = make_events(tmp_path / "lb1c01acq_corrtag_a.fits", np.array([5.0, 5.0]),
                        ext1={"EXPTIME": 0.5})
-    assert check_file(path, bad_proposals=[14767]).reason == SHORT_EXPOSURE
+    assert check_file(path, bad_proposals=[14767]).reason == errors.SHORT_EXPOSURE
     path = make_events(tmp_path / "lb1c01adq_corrtag_a.fits", np.array([]))
-    assert check_file(path, bad_proposals=[14767]).reason == BAD_PROPOSAL
-    assert check_file(path).reason == NO_EVENTS
+    assert check_file(path, bad_proposals=[14767]).reason == errors.BAD_PROPOSAL
+    assert check_file(path).reason == errors.NO_EVENTS
     # a missing keyword outranks a bad EXPFLAG
     path = make_events(tmp_path / "lb1c01aeq_corrtag_a.fits", np.array([1.0, 2.0]),
                        ext1={"EXPFLAG": "INTERRUPTED", "EXPSTART": None})
-    assert check_file(path).reason == MISSING_KEYWORD
+    assert check_file(path).reason == errors.MISSING_KEYWORD
 
 
 def test_fuv_pair_verdict_names_the_failing_segment(tmp_path: Path) -> None:
     a = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.array([1.0, 2.0]))
     b = make_events(tmp_path / "lb1c01abq_corrtag_b.fits", np.array([2.0, 1.0]), segment="FUVB")
     verdict = check_dataset([a, b])
-    assert verdict.reason == NON_LINEAR_TIME and verdict.filename == b.name
+    assert verdict.reason == errors.NON_LINEAR_TIME and verdict.filename == b.name
     assert verdict.detail.startswith(b.name)
     assert check_dataset([a]).ok
     twin = make_events(tmp_path / "lb1c01abq_corrtag_b.fits.gz", np.array([1.0, 2.0]))
-    assert check_dataset([a, twin]).reason == UNSUPPORTED_PRODUCT
+    assert check_dataset([a, twin]).reason == errors.UNSUPPORTED_PRODUCT
     nuv = make_events(tmp_path / "lb1c01abq_corrtag.fits", np.array([1.0, 2.0]),
                       detector="NUV", segment="NUV")
-    assert check_dataset([a, nuv]).reason == UNSUPPORTED_PRODUCT
+    assert check_dataset([a, nuv]).reason == errors.UNSUPPORTED_PRODUCT
     with pytest.raises(ValueError):
         check_dataset([])
 
 
 def test_dataset_with_only_an_x1d_has_no_events(real_data: Path) -> None:
     verdict = check_dataset([real_data / GJ436 / "ld9m10ujq_x1d.fits"])
-    assert verdict.reason == NO_EVENTS
+    assert verdict.reason == errors.NO_EVENTS
 
 
 def test_raise_for_reason_uses_matching_classes() -> None:
-    for reason, error in ((UNREADABLE_FILE, UnreadableFileError),
-                          (UNSUPPORTED_PRODUCT, UnsupportedProductError),
-                          (BAD_EXPFLAG, QualityError)):
+    for reason, error in ((errors.UNREADABLE_FILE, UnreadableFileError),
+                          (errors.UNSUPPORTED_PRODUCT, UnsupportedProductError),
+                          (errors.BAD_EXPFLAG, QualityError)):
         verdict = QualityVerdict.failed(reason, "x.fits: detail", filename="x.fits")
         with pytest.raises(error, match="x.fits: detail"):
             verdict.raise_for_reason()
 
 
-def test_check_events_in_memory(real_data: Path) -> None:
-    events = read_events(real_data / GJ436 / "ld9m10ujq_corrtag_a.fits")
-    assert check_events(events).ok
-    assert check_events(events, bad_proposals=[14767]).reason == BAD_PROPOSAL
+def test_header_and_time_checks_on_real_values(real_data: Path) -> None:
+    path = real_data / GJ436 / "ld9m10ujq_corrtag_a.fits"
+    with open_fits(path) as hdulist:
+        info = read_observation_info(hdulist, path.name, detect_product(hdulist, path.name))
+    assert check_header(info).ok
+    assert check_header(info, bad_proposals=[14767]).reason == errors.BAD_PROPOSAL
+    blocks = iter_event_blocks(open_event_table(path), ["TIME"], block_rows=4096)
+    summary = summarize_time(block["TIME"] for block in blocks)
+    assert summary.n == 40_450 and summary.decrease_at is None
+    assert 0.0 <= summary.tmin < summary.tmax <= info.exptime + 1.0
+    assert check_time(summary, path.name).ok
 
 
 # ----------------------------------------------------------------------------- time checks
@@ -261,15 +258,13 @@ def test_non_linear_time_across_a_chunk_boundary() -> None:
 BUILDER_REQUIRED_KEYWORD = {"cos": "EXPTIME", "stis": "EXPSTART"}
 
 
-@pytest.mark.parametrize("instrument", ["cos", "stis"])
-@pytest.mark.parametrize("kind", ["bad_expflag", "nonmonotonic_time", "no_events", "singular_time",
-                                  "short_exposure", "bad_proposal", "missing_keyword", "not_fits",
-                                  "truncated", "accum", "lampflash"])
-def test_builder_bad_files_get_their_reason(tmp_path: Path, kind: str, instrument: str) -> None:
-    from tests import builders
+#: Every bad kind the builders make, with each instrument it exists for.
+BAD_CASES = [(kind, instrument) for kind, instruments in builders.BAD_INSTRUMENTS.items()
+             for instrument in instruments]
 
-    if kind == "lampflash" and instrument == "stis":
-        pytest.skip("a lamp-flash file is a COS product")
+
+@pytest.mark.parametrize(("kind", "instrument"), BAD_CASES)
+def test_builder_bad_files_get_their_reason(tmp_path: Path, kind: str, instrument: str) -> None:
     path = builders.build_bad(tmp_path, kind, instrument=instrument,
                               keyword=BUILDER_REQUIRED_KEYWORD[instrument])
     verdict = check_file(path, bad_proposals=[99999])
@@ -279,8 +274,6 @@ def test_builder_bad_files_get_their_reason(tmp_path: Path, kind: str, instrumen
 
 
 def test_builder_good_files_pass(tmp_path: Path) -> None:
-    from tests import builders
-
     fuv = builders.build_cos_fuv_pair(tmp_path / "fuv", seed=4)
     nuv = builders.build_cos_nuv(tmp_path / "nuv", seed=4)
     stis = builders.build_stis_tag(tmp_path / "stis", mode="echelle", seed=4)
@@ -291,13 +284,11 @@ def test_builder_good_files_pass(tmp_path: Path) -> None:
 
 
 def test_builder_pair_with_one_bad_segment(tmp_path: Path) -> None:
-    from tests import builders
-
     out = builders.build_cos_fuv_pair(tmp_path, seed=5)
     with fits.open(out["corrtag_b"], mode="update") as hdulist:
         hdulist[1].header["EXPFLAG"] = "INTERRUPTED"
     verdict = check_dataset([out["corrtag_a"], out["corrtag_b"], out["x1d"]])
-    assert verdict.reason == BAD_EXPFLAG and verdict.filename == out["corrtag_b"].name
+    assert verdict.reason == errors.BAD_EXPFLAG and verdict.filename == out["corrtag_b"].name
 
 
 def test_header_value_wider_than_the_catalogue_is_refused(tmp_path: Path) -> None:
@@ -306,7 +297,7 @@ def test_header_value_wider_than_the_catalogue_is_refused(tmp_path: Path) -> Non
     path = make_events(tmp_path / "lb1c01afq_corrtag_a.fits", np.array([1.0, 2.0]),
                        primary={"TARGNAME": long_name})
     verdict = check_file(path)
-    assert verdict.reason == MISSING_KEYWORD
+    assert verdict.reason == errors.MISSING_KEYWORD
     assert "TARGNAME" in verdict.detail and "at most 64 characters" in verdict.detail
     fine = make_events(tmp_path / "lb1c01agq_corrtag_a.fits", np.array([1.0, 2.0]),
                        primary={"TARGNAME": long_name[:64]})

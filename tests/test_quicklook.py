@@ -8,7 +8,7 @@ from matplotlib.image import imread
 
 from hstlc.extraction.extract import extract_lightcurve
 from hstlc.io.lightcurve_file import write_lightcurve
-from hstlc.plots.quicklook import break_gaps, plot_quicklook
+from hstlc.plots.quicklook import break_gaps, draw_quicklook, plot_quicklook
 
 
 def test_break_gaps_inserts_one_nan_per_gap():
@@ -18,7 +18,27 @@ def test_break_gaps_inserts_one_nan_per_gap():
     assert x.size == 8 and np.all(np.diff(x) > 0)
 
 
-def test_quicklook_of_a_lightcurve_with_a_gti_gap(tmp_path):
+def test_quicklook_leaves_the_gti_gap_empty(tmp_path):
+    files = build_cos_nuv(tmp_path, rootname="lb1c02nuq", seed=1, exptime=400.0,
+                          gti=[(0.0, 150.0), (250.0, 500.0)])
+    columns = extract_lightcurve(files["corrtag"], x1d=files["x1d"], step=2.0).columns()
+    figure = draw_quicklook(columns, "gap")
+    for axis in figure.axes:
+        (line,) = axis.get_lines()
+        x, y = line.get_xdata(), line.get_ydata()
+        inside = (x > 150.0) & (x < 248.0)
+        assert np.isnan(y[inside]).sum() == 1 and not np.isfinite(y[inside]).any()  # one break
+        assert np.isfinite(y[x <= 148.0]).all() and np.isfinite(y[x >= 250.0]).all()
+        # the error band: two pieces, one each side of the gap, none inside it
+        (band,) = axis.collections
+        pieces = band.get_paths()
+        assert len(pieces) == 2
+        for piece in pieces:
+            xs = piece.vertices[:, 0]
+            assert xs.max() <= 150.0 + 1e-9 or xs.min() >= 250.0 - 1e-9
+
+
+def test_quicklook_png_of_a_lightcurve_file(tmp_path):
     files = build_cos_nuv(tmp_path, rootname="lb1c02nuq", seed=1, exptime=400.0,
                           gti=[(0.0, 150.0), (250.0, 500.0)])
     curve = write_lightcurve(extract_lightcurve(files["corrtag"], x1d=files["x1d"]),
@@ -26,4 +46,5 @@ def test_quicklook_of_a_lightcurve_with_a_gti_gap(tmp_path):
     png = plot_quicklook(curve, curve.with_suffix(".png"))
     image = imread(png)
     assert image.shape[0] > 300 and image.shape[1] > 600
+    assert image[..., :3].std() > 0.05  # something was drawn
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -13,33 +13,31 @@ from astropy.io import fits
 from builders import build_cos_fuv_pair, build_cos_nuv
 from sqlalchemy import select
 
-from hstlc.catalogue.engine import create_catalogue_engine, session_scope
-from hstlc.catalogue.migrate import upgrade
+from hstlc.catalogue.engine import engine_for, session_scope
 from hstlc.catalogue.models import BadData, Metadata, Outputs
 from hstlc.config import load_settings
 from hstlc.errors import HstlcError
 from hstlc.fs import run_lock
-from hstlc.ingest import dataset as pipeline
 from hstlc.ingest import steps
 from hstlc.ingest.dataset import DONE, FAILED, REJECTED, PipelineConfig
+from hstlc.ingest.plan import plan_ingest
+from hstlc.io.headers import GroupKey
 
 
 @pytest.fixture
 def config(home):
-    settings = load_settings()
-    engine = create_catalogue_engine(settings.database_url)
-    upgrade(engine)
-    engine.dispose()
-    return PipelineConfig.from_settings(settings)
+    config = PipelineConfig.from_settings(load_settings())
+    engine_for(config.database_url)  # its first use in a process brings the schema to head
+    return config
 
 
 def run(config, force=False):
-    plan = steps.plan_ingest(config, force=force)
+    plan = plan_ingest(config, force=force)
     return plan, [steps.process(state, config) for state in plan.todo]
 
 
 def rows(config, model):
-    with session_scope(pipeline.engine_for(config.database_url)) as session:
+    with session_scope(engine_for(config.database_url)) as session:
         return session.scalars(select(model)).all()
 
 
@@ -79,9 +77,7 @@ def test_a_dataset_failing_in_a_batch_fails_alone(config, monkeypatch):
             raise RuntimeError("extraction bug")
         return original(state, cfg)
 
-    broken.__name__ = "lightcurve"
-    patched = tuple(broken if s is original else s for s in steps.INGEST_STEPS)
-    monkeypatch.setattr(steps, "INGEST_STEPS", patched)
+    monkeypatch.setattr(steps, "lightcurve", broken)
     _, states = run(config)
     outcome = {s.rootname: s.status for s in states}
     assert outcome == {"lb1c01nuq": DONE, "lb1c02nuq": FAILED, "lb1c03nuq": DONE}
@@ -92,8 +88,8 @@ def test_a_dataset_failing_in_a_batch_fails_alone(config, monkeypatch):
 
 def test_transient_failure_mid_move_resumes_without_losing_files(config, monkeypatch):
     build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0)
-    monkeypatch.setattr(pipeline, "RETRY_DELAYS_S", (0.0, 0.0, 0.0))
-    real_move = pipeline.move_file
+    monkeypatch.setattr(steps, "TRANSIENT_RETRY_DELAYS_S", (0.0, 0.0, 0.0))
+    real_move = steps.move_file
     calls = []
 
     def busy_second_file(source, target, **kwargs):
@@ -102,7 +98,7 @@ def test_transient_failure_mid_move_resumes_without_losing_files(config, monkeyp
             raise OSError(errno.EBUSY, "Device or resource busy", str(source))
         return real_move(source, target, **kwargs)
 
-    monkeypatch.setattr(pipeline, "move_file", busy_second_file)
+    monkeypatch.setattr(steps, "move_file", busy_second_file)
     _, states = run(config)
     assert [s.status for s in states] == [DONE]
     folder = config.layout.filesystem / "TEST-STAR"
@@ -112,7 +108,7 @@ def test_transient_failure_mid_move_resumes_without_losing_files(config, monkeyp
 
 def test_interrupted_batch_is_not_redone_or_refused(config):
     build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0)
-    plan = steps.plan_ingest(config)
+    plan = plan_ingest(config)
     done = steps.process(plan.todo[0], config)
     again = steps.process(plan.todo[0], config)  # a retried batch meets a finished dataset
     assert done.status == DONE and again.status == DONE
@@ -122,7 +118,7 @@ def test_interrupted_batch_is_not_redone_or_refused(config):
 def test_a_retried_batch_reports_a_dataset_it_refused_with_its_reason(config):
     build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0,
                   expflag="INTERRUPTED")
-    plan = steps.plan_ingest(config)
+    plan = plan_ingest(config)
     first = steps.process(plan.todo[0], config)
     again = steps.process(plan.todo[0], config)  # the batch task is retried
     assert (first.status, first.reason) == (REJECTED, "Bad EXPFLAG")
@@ -153,7 +149,7 @@ def test_refused_on_reprocessing_leaves_the_catalogue_and_products(config, home,
     assert not curve.exists() and not curve.with_suffix(".png").exists()
     assert (refreshed.layout.bad_data / "lb1c01nuq_corrtag.fits").is_file()
     # its group is touched, so that the composite is rebuilt without it (or removed)
-    assert states[0].group_key == ("COS", "NUV", "TESTSTAR", "G185M", "1882", "PSA")
+    assert states[0].group_key == GroupKey("COS", "NUV", "TESTSTAR", "G185M", 1882, "PSA")
 
 
 def test_a_corrupt_redelivery_leaves_the_catalogued_dataset_alone(config, tmp_path):

@@ -14,14 +14,16 @@ from astropy.io import fits
 
 import hstlc
 from hstlc.errors import MissingKeywordError, UnreadableFileError, UnsupportedProductError
+from hstlc.extraction.boxes import SOURCE
 from hstlc.extraction.stis_corrtag import (
-    StisOrder,
     bad_pixel_dq,
+    convert_events,
     default_corrtag_path,
-    read_stis_x1d_orders,
-    resolve_reference,
+    order_boxes,
     tag_to_corrtag,
 )
+from hstlc.io.reference_files import BadPixelRuns, resolve_reference
+from hstlc.io.x1d import OrderGeometry, X1dRow, read_x1d
 
 CORRTAG = [("TIME", "1D", "s"), ("RAWX", "1I", "pixel"), ("RAWY", "1I", "pixel"),
            ("XCORR", "1E", "pixel"), ("YCORR", "1E", "pixel"), ("WAVELENGTH", "1E", "angstrom"),
@@ -152,11 +154,11 @@ def test_bpixtab_sets_dq(tmp_path: Path) -> None:
 
 
 def test_bad_pixel_dq_overlapping_rows() -> None:
-    table = np.array([(2, 3, 2, 1, 4), (3, 2, 3, 2, 8)],
-                     dtype=[("PIX1", "i2"), ("PIX2", "i2"), ("LENGTH", "i2"), ("AXIS", "i2"),
-                            ("VALUE", "i2")])
+    # BPIXTAB rows (PIX1, PIX2 1-based, LENGTH, AXIS, VALUE) = (2, 3, 2, 1, 4), (3, 2, 3, 2, 8)
+    runs = BadPixelRuns(x=np.array([1, 2]), y=np.array([2, 1]), length=np.array([2, 3]),
+                        along_row=np.array([True, False]), value=np.array([4, 8], np.int16))
     # low-res pixel (col 2, row 2) is in both; high-res = 2 * low-res
-    dq = bad_pixel_dq(np.array([4, 2, 4, 0]), np.array([4, 4, 2, 0]), table)
+    dq = bad_pixel_dq(np.array([4, 2, 4, 0]), np.array([4, 4, 2, 0]), runs)
     assert list(dq) == [12, 4, 8, 0]
 
 
@@ -229,33 +231,35 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
             [fits.Column(name=c.name, format=c.format, array=np.array(hdul[1].data[c.name]))
              for c in cols], header=None, name="EVENTS")
         broken = tmp_path / "obroken1q_tag.fits"
-        fits.HDUList([fits.PrimaryHDU(header=hdul[0].header), events]).writeto(broken)
+        fits.HDUList([fits.PrimaryHDU(header=hdul[0].header), events,
+                      *(hdu.copy() for hdu in hdul[2:])]).writeto(broken)
     with pytest.raises(MissingKeywordError, match=r"obroken1q_tag.fits: ext EVENTS has no "
                                                   r"column AXIS2"):
         tag_to_corrtag(broken)
 
 
-def test_read_stis_x1d_orders_matches_truth(tmp_path: Path) -> None:
+def test_read_x1d_stis_orders_match_truth(tmp_path: Path) -> None:
     built = b.build_stis_tag(tmp_path, mode="echelle", shifta2=1.25)
-    orders = read_stis_x1d_orders(built["x1d"])
+    orders = read_x1d(built["x1d"], need_geometry=True)
     truth = built["truth"]
-    assert [o.sporder for o in orders] == list(truth.orders)
+    assert [int(o.label) for o in orders] == list(truth.orders)
     for order in orders:
-        assert isinstance(order, StisOrder)
-        t = truth.orders[order.sporder]
-        assert order.a2center == pytest.approx(t.a2center, abs=1e-4)
-        assert order.centre == pytest.approx(t.a2center + 1.25, abs=1e-4)
-        assert (order.extrsize, order.bk1size, order.bk2size) == (t.extrsize, t.bk1size,
-                                                                  t.bk2size)
-        assert (order.bk1offst, order.bk2offst) == (t.bk1offst, t.bk2offst)
+        assert isinstance(order, X1dRow) and order.geometry is not None
+        t, geometry = truth.orders[int(order.label)], order.geometry
+        assert geometry.a2center == pytest.approx(t.a2center, abs=1e-4)
+        assert geometry.centre == pytest.approx(t.a2center + 1.25, abs=1e-4)
+        assert (geometry.extrsize, geometry.bk1size, geometry.bk2size) == (t.extrsize, t.bk1size,
+                                                                           t.bk2size)
+        assert (geometry.bk1offst, geometry.bk2offst) == (t.bk1offst, t.bk2offst)
         assert np.array_equal(order.wavelength, t.wavelength)
         assert np.allclose(order.flux, truth.flat_flux, rtol=1e-5)
         assert np.allclose(order.net, t.source_rate * t.source_pmf, rtol=1e-5)
+        assert order.good.all()  # a STIS x1d has no DQ_WGT
         with pytest.raises(AttributeError):
-            order.sporder = 3  # type: ignore[misc]
+            order.label = "3"  # type: ignore[misc]
 
 
-def test_read_stis_x1d_orders_missing_column(tmp_path: Path) -> None:
+def test_read_x1d_stis_missing_column(tmp_path: Path) -> None:
     built = b.build_stis_tag(tmp_path)
     with fits.open(built["x1d"]) as hdul:
         keep = [c for c in hdul[1].columns if c.name != "A2CENTER"]
@@ -263,7 +267,69 @@ def test_read_stis_x1d_orders_missing_column(tmp_path: Path) -> None:
         broken = tmp_path / "obroken2q_x1d.fits"
         fits.HDUList([fits.PrimaryHDU(), sci]).writeto(broken)
     with pytest.raises(MissingKeywordError, match="obroken2q_x1d.fits.*A2CENTER"):
-        read_stis_x1d_orders(broken)
+        read_x1d(broken, need_geometry=True)
+    assert read_x1d(broken)[0].geometry is None  # geometry read only when all of it is there
+
+
+# ----------------------------------------------------------------------------- arrays
+def _order(label: str, centre: float, extrsize: float, wave0: float) -> X1dRow:
+    """An x1d order of 1024 low-res columns, WAVELENGTH = wave0 + 0.1 * column."""
+    wavelength = wave0 + 0.1 * np.arange(1024)
+    return X1dRow(label, wavelength, np.ones(1024), np.ones(1024), np.ones(1024, bool),
+                  OrderGeometry(centre - 1.5, extrsize, 4.0, 4.0, -12.0, 12.0, shifta2=1.5))
+
+
+def test_echelle_wavelengths_follow_each_events_order_and_column() -> None:
+    orders = [_order("87", 100.0, 6.0, 1400.0), _order("86", 110.0, 6.0, 1500.0)]
+    # high-res rows: order 87 spans low-res rows 97..103 (ends included), 86 spans 107..113
+    axis2 = np.array([200, 194, 206, 193, 207, 214, 220, 226, 227, 2047])
+    axis1 = np.array([10, 11, 500, 40, 41, 2047, 0, 100, 100, 8])
+    out = convert_events(axis1, axis2, axis1, orders=orders, echelle=True)
+    column = axis1 // 2
+    expected = np.where((axis2 >= 194) & (axis2 <= 206), 1400.0 + 0.1 * column,
+                        np.where((axis2 >= 214) & (axis2 <= 226), 1500.0 + 0.1 * column, 0.0))
+    np.testing.assert_array_equal(out.wavelength, expected.astype(np.float32))
+    assert out.wavelength.dtype == np.float32
+    assert np.count_nonzero(out.wavelength == 0) == 4  # between, outside the orders
+    # first order: the column's wavelength whatever the row; without x1d: one value
+    first = convert_events(axis1, axis2, axis1, orders=orders[:1])
+    np.testing.assert_array_equal(first.wavelength, (1400.0 + 0.1 * column).astype(np.float32))
+    assert np.all(convert_events(axis1, axis2, axis1, wavelength=1430.5).wavelength == 1430.5)
+
+
+@pytest.mark.parametrize(("centre", "rows"), [(300.0, 15), (300.25, 14)])
+def test_source_box_holds_exactly_the_events_given_the_order(centre: float, rows: int) -> None:
+    order = _order("1", centre, 7.0, 1150.0)
+    axis2 = np.arange(560, 650)  # every high-res row around the order
+    wave = convert_events(np.full(axis2.size, 600), axis2, np.full(axis2.size, 600),
+                          orders=[order], echelle=True).wavelength
+    source = next(box for box in order_boxes(order) if box.role == SOURCE)
+    in_box = (axis2 >= source.y0) & (axis2 < source.y1)
+    np.testing.assert_array_equal(in_box, wave > 0)
+    # rows 2 * (centre -/+ EXTRSIZE / 2): both ends included when they are whole rows
+    assert np.count_nonzero(in_box) == rows
+    background = [box for box in order_boxes(order) if box.role != SOURCE]
+    assert [box.scale for box in background] == [7.0 / 8.0] * 2
+    assert [(box.y1 - box.y0) / 2 for box in background] == [4.0, 4.0]
+
+
+def test_epsilon_and_dq_belong_to_the_detector_pixel() -> None:
+    pflat = np.ones((1024, 1024))
+    pflat[50, 20] = 2.0  # low-res pixel (column 20, row 50)
+    pflat[50, 21] = 0.0  # a dead pixel: EPSILON 0
+    lflat = np.full((256, 256), 0.8)  # scaled: each value covers 8 x 8 high-res pixels
+    runs = BadPixelRuns(x=np.array([20]), y=np.array([50]), length=np.array([1]),
+                        along_row=np.array([True]), value=np.array([16], np.int16))
+    axis2 = np.array([100, 101, 100, 100])
+    detaxis1 = np.array([40, 41, 42, 200])
+    axis1 = detaxis1 + 3  # Doppler shifted: never used for flats and bad pixels
+    out = convert_events(axis1, axis2, detaxis1, wavelength=0.0, flats=[pflat, lflat],
+                         bad_pixels=runs)
+    np.testing.assert_allclose(out.epsilon, [1 / 1.6, 1 / 1.6, 0.0, 1 / 0.8], rtol=1e-7)
+    np.testing.assert_array_equal(out.dq, [16, 16, 0, 0])
+    plain = convert_events(axis1, axis2, detaxis1)
+    assert np.all(plain.epsilon == 1.0) and np.all(plain.dq == 0)
+    assert (plain.epsilon.dtype, plain.dq.dtype) == (np.float32, np.int16)
 
 
 def test_resolve_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

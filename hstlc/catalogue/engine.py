@@ -2,12 +2,14 @@
 
 No engine exists at import time: callers create one from a URL (usually the
 ``db_connection_string`` setting) in the process that uses it, so forked or
-distributed workers never share a connection pool.
+distributed workers never share a connection pool.  :func:`engine_for` keeps one
+such engine per URL and process, its schema brought to the current revision.
 """
 
 from __future__ import annotations
 
 import errno
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +51,30 @@ def create_catalogue_engine(url: str, *, echo: bool = False) -> Engine:
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per database URL and process (never shared across processes).
+
+    The first use in a process brings the schema to the current revision (a no-op when
+    it is current), so that a run started by a deployment or a worker finds its tables.
+    """
+    engine = _ENGINES.get(url)
+    if engine is None:
+        from hstlc.catalogue.migrate import current_revision, head_revision, upgrade  # Alembic: 0.35 s
+
+        with _ENGINES_LOCK:  # task threads of one process share the engine and the upgrade
+            engine = _ENGINES.get(url)
+            if engine is None:
+                engine = create_catalogue_engine(url)
+                if current_revision(engine) != head_revision():
+                    upgrade(engine)
+                _ENGINES[url] = engine
     return engine
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from hstlc.errors import BAD_DATA_REASONS
+from hstlc.io.headers import TEXT_WIDTHS
 
 # Deterministic constraint names, so that migrations are the same on every dialect.
 NAMING_CONVENTION = {
@@ -77,19 +78,19 @@ class Metadata(TimestampMixin, Base):
     filename: Mapped[str] = mapped_column(String(255), unique=True, index=True)
     path: Mapped[str] = mapped_column(String(1024))
     ingest_date: Mapped[dt.date] = mapped_column(Date)
-    telescop: Mapped[str] = mapped_column(String(10))
-    instrume: Mapped[str] = mapped_column(String(10))
-    targname: Mapped[str] = mapped_column(String(64), index=True)
-    cal_ver: Mapped[str | None] = mapped_column(String(30))
-    obstype: Mapped[str] = mapped_column(String(30))
+    telescop: Mapped[str] = mapped_column(String(TEXT_WIDTHS["telescop"]))
+    instrume: Mapped[str] = mapped_column(String(TEXT_WIDTHS["instrume"]))
+    targname: Mapped[str] = mapped_column(String(TEXT_WIDTHS["targname"]), index=True)
+    cal_ver: Mapped[str | None] = mapped_column(String(TEXT_WIDTHS["cal_ver"]))
+    obstype: Mapped[str] = mapped_column(String(TEXT_WIDTHS["obstype"]))
     cenwave: Mapped[int] = mapped_column(Integer)
-    aperture: Mapped[str] = mapped_column(String(30))
-    detector: Mapped[str] = mapped_column(String(30))
-    opt_elem: Mapped[str] = mapped_column(String(30))
+    aperture: Mapped[str] = mapped_column(String(TEXT_WIDTHS["aperture"]))
+    detector: Mapped[str] = mapped_column(String(TEXT_WIDTHS["detector"]))
+    opt_elem: Mapped[str] = mapped_column(String(TEXT_WIDTHS["opt_elem"]))
     # FPPOS exists for COS only: NULL for STIS.
     fppos: Mapped[int | None] = mapped_column(Integer)
     # Added: what a catalogue needs to find, order and verify its inputs.
-    rootname: Mapped[str] = mapped_column(String(32), index=True)
+    rootname: Mapped[str] = mapped_column(String(TEXT_WIDTHS["rootname"]), index=True)
     proposid: Mapped[int | None] = mapped_column(Integer)
     expstart: Mapped[float | None] = mapped_column(Float(53))
     exptime: Mapped[float | None] = mapped_column(Float(53))

@@ -1,4 +1,4 @@
-"""Idempotent writes and common reads of the catalogue.
+"""Idempotent writes of the catalogue (the reads are in :mod:`hstlc.catalogue.queries`).
 
 Every function takes a session and never commits: the transaction is opened at the
 boundary (:func:`hstlc.catalogue.engine.session_scope`).  Upserts use the dialect's own
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from hstlc.catalogue.models import BadData, Base, Metadata, Outputs, Stats, utcnow
 from hstlc.errors import ConfigurationError
@@ -107,23 +107,21 @@ def record_bad_data(
     return upsert(session, BadData, values, ["filename"])
 
 
-def upsert_stats(session: Session, record: Mapping[str, Any]) -> int:
-    """Record the statistics of one lightcurve (keyed by its path and file name)."""
-    return upsert(session, Stats, record, ["lightcurve_path", "lightcurve_filename"])
+def forget_ingested(session: Session, filenames: Iterable[str]) -> list[Metadata]:
+    """Delete the ``metadata`` rows of the named files (their ``outputs`` rows go with them).
 
-
-def known_hashes(session: Session) -> dict[str, str]:
-    """``sha256 -> filename`` of every file the catalogue has seen (ingested or refused)."""
-    rows: list[Any] = list(session.execute(select(Metadata.sha256, Metadata.filename)).all())
-    bad: list[Any] = session.execute(
-        select(BadData.sha256, BadData.filename).where(BadData.sha256.is_not(None))
-    ).all()  # type: ignore[assignment]
-    return {str(sha): str(name) for sha, name in [*rows, *bad]}
-
-
-def metadata_by_filename(session: Session, filename: str) -> Metadata | None:
-    """The ``metadata`` row of ``filename``, if any."""
-    return session.scalars(select(Metadata).where(Metadata.filename == filename)).one_or_none()
+    Returns the deleted rows, their ``output`` loaded, so that the caller can remove
+    the products they pointed at and find their composite group.
+    """
+    names = list(filenames)
+    if not names:
+        return []
+    rows = list(session.scalars(
+        select(Metadata).where(Metadata.filename.in_(names)).options(selectinload(Metadata.output))
+    ).all())
+    for row in rows:
+        session.delete(row)
+    return rows
 
 
 def delete_rows(session: Session, tables: Sequence[str]) -> dict[str, int]:

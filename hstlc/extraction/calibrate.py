@@ -1,4 +1,4 @@
-"""Flux calibration of lightcurves: the count-rate-to-flux conversion per wavelength.
+"""Calibration of events: the count-rate-to-flux conversion, and the COS NUV dispersion.
 
 A *conversion* ``c(lambda)`` turns a count rate per pixel (count/s) into a flux density
 (erg s^-1 cm^-2 A^-1).  Three sources, tried in this order by :func:`choose_response`:
@@ -13,7 +13,13 @@ A *conversion* ``c(lambda)`` turns a count rate per pixel (count/s) into a flux 
    echelle order), on the pixels where ``NET > 0``; it already includes the TDS.
 3. ``NONE`` -- no conversion: the flux columns are NaN.
 
-This module reads FITS reference tables, so keyword and column names live here.
+A COS NUV event's WAVELENGTH is that of the stripe nearest to it, so the background rows,
+shared by the stripes, carry one stripe's wavelengths only: :func:`nuv_column_wavelengths`
+gives each stripe's wavelength per XCORR column from a fit (:func:`fit_dispersion`) to the
+events of its source box, for the band cut and the conversion of its background.
+
+The reference tables and the x1d are read by :mod:`hstlc.io.reference_files` and
+:mod:`hstlc.io.x1d`; this module works on their arrays.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-from astropy.io import fits
 
-from hstlc.errors import MissingKeywordError, UnreadableFileError
+from hstlc.errors import HstlcError, MissingKeywordError
+from hstlc.io.events import DEFAULT_BLOCK_ROWS, EventTable, iter_event_blocks
+from hstlc.io.reference_files import TdsRow, read_fluxtab, read_tdstab, resolve_reference
+from hstlc.io.x1d import X1dRow
 
 logger = logging.getLogger(__name__)
 
@@ -39,22 +47,6 @@ FLUXCAL_NONE = "NONE"
 FLUXCAL_CHOICES = ("auto", FLUXCAL_REFERENCE, FLUXCAL_FLUXTAB, FLUXCAL_X1D, FLUXCAL_NONE)
 
 DAYS_PER_YEAR = 365.25
-
-
-@dataclass(frozen=True)
-class Spectrum1D:
-    """One row of an x1d file: a COS segment / stripe or a STIS order.
-
-    ``wavelength[i]`` is the wavelength of pixel column ``i`` (COS: XCORR column; STIS:
-    low-resolution column).  ``good`` marks pixels the x1d counts as good (``DQ_WGT > 0``
-    when the file has that column, else all).
-    """
-
-    name: str
-    wavelength: np.ndarray
-    flux: np.ndarray
-    net: np.ndarray
-    good: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -166,116 +158,35 @@ class ConversionLookup:
         return np.take(self.table, index, out=out)
 
 
-def resolve_reference(
-    name: str | None,
-    reference_dir: str | os.PathLike[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Path | None:
-    """Find the file behind a header reference name such as ``lref$19m15490l_phot.fits``.
+def tds_factors(row: TdsRow, t_obs: float, filename: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Time-dependent sensitivity factors at time ``t_obs`` (MJD), per wavelength.
 
-    Looks in ``reference_dir`` first, then in the folder named by the environment variable
-    of the prefix (``$lref``, ``$oref``).  Returns None for ``N/A``, an empty name, or a
-    file found nowhere.
+    Follows calcos: the interval ``i`` is the last with ``TIME[i] <= t_obs`` (the first
+    interval before the table starts), and the factor is
+    ``(t_obs - REF_TIME) / 365.25 * SLOPE[i] / 100 + INTERCEPT[i]``: the sensitivity
+    relative to the FLUXTAB's, drifting linearly by ``SLOPE`` percent a year.
+
+    Returns
+    -------
+    wavelength, factor : numpy.ndarray
+        Sorted by wavelength.
 
     Examples
     --------
-    >>> resolve_reference("N/A") is None
-    True
+    >>> row = TdsRow(50000.0, np.array([49000.0, 50000.0]), np.array([1200.0, 1100.0]),
+    ...              np.array([[0.0, 0.0], [-10.0, -5.0]]), np.ones((2, 2)))
+    >>> wavelength, factor = tds_factors(row, 50000.0 + 365.25)
+    >>> wavelength.tolist(), factor.tolist()
+    ([1100.0, 1200.0], [0.95, 0.9])
     """
-    if not name or name.strip().upper() in ("N/A", "NONE"):
-        return None
-    environ = os.environ if environ is None else environ
-    name = name.strip()
-    prefix, _, filename = name.rpartition("$")
-    candidates = []
-    if reference_dir is not None:
-        candidates.append(Path(reference_dir) / filename)
-    if prefix:
-        folder = environ.get(prefix) or environ.get(prefix.lower()) or environ.get(prefix.upper())
-        if folder:
-            candidates.append(Path(folder) / filename)
-    else:
-        candidates.append(Path(name))
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _matches(column: np.ndarray, value: str | int) -> np.ndarray:
-    """Row selection with the reference-file wildcards ``ANY`` (strings) and -1 (numbers)."""
-    if isinstance(value, str):
-        text = np.char.upper(np.char.strip(np.asarray(column).astype(str)))
-        return (text == value.strip().upper()) | (text == "ANY")
-    numbers = np.asarray(column)
-    return (numbers == value) | (numbers == -1)
-
-
-def _select_row(data: fits.FITS_rec, selection: Mapping[str, str | int], filename: str) -> int:
-    mask = np.ones(len(data), bool)
-    names = {name.upper() for name in data.names}
-    for column, value in selection.items():
-        if column.upper() in names:
-            mask &= _matches(data[column], value)
-    rows = np.flatnonzero(mask)
-    if len(rows) != 1:
-        wanted = ", ".join(f"{key}={value}" for key, value in selection.items())
-        raise MissingKeywordError(f"{filename}: {len(rows)} rows match {wanted} (need 1)",
-                                  filename=filename)
-    return int(rows[0])
-
-
-def read_fluxtab(path: str | Path, selection: Mapping[str, str | int]) -> tuple[np.ndarray, np.ndarray]:
-    """WAVELENGTH and SENSITIVITY of the FLUXTAB row matching ``selection``.
-
-    ``selection`` maps column names (SEGMENT, OPT_ELEM, CENWAVE, APERTURE, optionally
-    FPOFFSET) to the dataset's values; columns absent from the table are ignored.
-    """
-    path = Path(path)
-    with fits.open(path) as hdul:
-        data = hdul[1].data
-        row = _select_row(data, selection, path.name)
-        wavelength = np.asarray(data["WAVELENGTH"][row], np.float64).ravel()
-        sensitivity = np.asarray(data["SENSITIVITY"][row], np.float64).ravel()
-    order = np.argsort(wavelength)
-    return wavelength[order], sensitivity[order]
-
-
-def read_tds_factors(
-    path: str | Path, selection: Mapping[str, str | int], t_obs: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Time-dependent sensitivity factors at time ``t_obs`` (MJD), per wavelength.
-
-    Follows calcos: the row's interval ``i`` is the last with ``TIME[i] <= t_obs`` (the
-    first interval before the table starts), and the factor is
-    ``(t_obs - REF_TIME) / 365.25 * SLOPE[i] / 100 + INTERCEPT[i]`` on the row's first
-    ``NWL`` wavelengths.  ``SLOPE`` and ``INTERCEPT`` are ``[NT, NWL]`` arrays.
-
-    Raises
-    ------
-    MissingKeywordError
-        The table has no ``REF_TIME`` in its ext-1 header, or no single matching row.
-    """
-    path = Path(path)
-    with fits.open(path) as hdul:
-        header, data = hdul[1].header, hdul[1].data
-        if "REF_TIME" not in header:
-            raise MissingKeywordError(f"{path.name}: ext 1 has no REF_TIME", filename=path.name)
-        ref_time = float(header["REF_TIME"])
-        row = _select_row(data, selection, path.name)
-        nwl, nt = int(data["NWL"][row]), int(data["NT"][row])
-        times = np.asarray(data["TIME"][row], np.float64).ravel()
-        wavelength = np.asarray(data["WAVELENGTH"][row], np.float64).ravel()[:nwl]
-        shape = (times.size, -1)
-        slope = np.asarray(data["SLOPE"][row], np.float64).reshape(shape)
-        intercept = np.asarray(data["INTERCEPT"][row], np.float64).reshape(shape)
-    interval = int(np.clip(np.searchsorted(times[:nt], t_obs, side="right") - 1, 0, nt - 1))
-    delta_years = (t_obs - ref_time) / DAYS_PER_YEAR
-    factor = delta_years * slope[interval, :nwl] / 100.0 + intercept[interval, :nwl]
-    if t_obs < times[0] or t_obs >= times[nt - 1]:
-        logger.info("%s: TDS factors extrapolated to MJD %.3f", path.name, t_obs)
-    order = np.argsort(wavelength)
-    return wavelength[order], factor[order]
+    nt = row.time.size
+    interval = int(np.clip(np.searchsorted(row.time, t_obs, side="right") - 1, 0, nt - 1))
+    delta_years = (t_obs - row.ref_time) / DAYS_PER_YEAR
+    factor = delta_years * row.slope[interval] / 100.0 + row.intercept[interval]
+    if t_obs < row.time[0] or t_obs >= row.time[nt - 1]:
+        logger.info("%s: TDS factors extrapolated to MJD %.3f", filename, t_obs)
+    order = np.argsort(row.wavelength)
+    return row.wavelength[order], factor[order]
 
 
 def response_from_reference(
@@ -301,7 +212,8 @@ def response_from_reference(
         tds = np.ones_like(wavelength)
         if tdstab is not None:
             tds_selection = {key: value for key, value in selection.items() if key != "FPOFFSET"}
-            tds_wavelength, tds_factor = read_tds_factors(tdstab, tds_selection, t_obs)
+            tds_wavelength, tds_factor = tds_factors(read_tdstab(tdstab, tds_selection), t_obs,
+                                                     tdstab.name)
             tds = np.interp(wavelength, tds_wavelength, tds_factor)
         product = sensitivity * tds
         good = product > 0
@@ -314,7 +226,7 @@ def response_from_reference(
     return Response(source, wavelengths, factors, files)
 
 
-def response_from_spectra(spectra: Mapping[str, Spectrum1D], filename: str = "") -> Response:
+def response_from_spectra(spectra: Mapping[str, X1dRow], filename: str = "") -> Response:
     """Conversion ``FLUX / NET`` per segment/order from x1d spectra (pixels with NET > 0).
 
     Segments/orders without a usable pixel are left out (their events get NaN flux).
@@ -337,39 +249,53 @@ def response_from_spectra(spectra: Mapping[str, Spectrum1D], filename: str = "")
     return Response(FLUXCAL_X1D, wavelengths, factors, (filename,) if filename else ())
 
 
-def read_cos_x1d(path: str | Path) -> dict[str, Spectrum1D]:
-    """The rows of a COS x1d file by SEGMENT (``FUVA``, ``FUVB``, ``NUVA`` ...).
+class Keywords(Protocol):
+    """A header's keyword lookup (:class:`hstlc.extraction.extract.EventHeader`)."""
 
-    Raises
-    ------
-    UnreadableFileError
-        The file cannot be read or lacks the SEGMENT/WAVELENGTH/FLUX/NET columns.
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value, or ``default`` when absent."""
+
+    def require(self, key: str) -> Any:
+        """The value; MissingKeywordError when absent."""
+
+
+def reference_response(first: Keywords, groups: list[str],
+                       reference_dir: str | os.PathLike[str] | None,
+                       t_obs: float) -> Response | None:
+    """FLUXTAB(+TDSTAB) response of a COS dataset, or None when the files are not found.
+
+    The header names the files (FLUXTAB, TDSTAB; the TDS is applied when TDSCORR is
+    PERFORM or COMPLETE) and selects their rows (OPT_ELEM, CENWAVE, APERTURE, FPOFFSET,
+    and each segment/stripe of ``groups``).  ``t_obs`` (MJD) is the middle of the
+    exposure.  Unusable tables give None and a warning.
     """
-    path = Path(path)
+    fluxtab = resolve_reference(first.get("FLUXTAB"), reference_dir)
+    if fluxtab is None:
+        return None
+    wants_tds = str(first.get("TDSCORR", "OMIT")).upper() in ("PERFORM", "COMPLETE")
+    tdstab = resolve_reference(first.get("TDSTAB"), reference_dir) if wants_tds else None
+    if wants_tds and tdstab is None:
+        logger.info("%s found but not the TDSTAB %s", fluxtab.name, first.get("TDSTAB"))
+    selection: dict[str, str | int] = {"OPT_ELEM": str(first.require("OPT_ELEM")),
+                                       "CENWAVE": int(first.require("CENWAVE")),
+                                       "APERTURE": str(first.require("APERTURE"))}
+    if first.get("FPOFFSET") is not None:
+        selection["FPOFFSET"] = int(first.get("FPOFFSET"))
+    segments = {group: {**selection, "SEGMENT": group} for group in groups}
     try:
-        with fits.open(path) as hdul:
-            data = hdul[1].data
-            names = {name.upper() for name in data.names}
-            spectra = {}
-            for row in data:
-                segment = str(row["SEGMENT"]).strip().upper()
-                wavelength = np.asarray(row["WAVELENGTH"], np.float64)
-                good = (np.asarray(row["DQ_WGT"]) > 0 if "DQ_WGT" in names
-                        else np.ones(wavelength.shape, bool))
-                spectra[segment] = Spectrum1D(segment, wavelength,
-                                              np.asarray(row["FLUX"], np.float64),
-                                              np.asarray(row["NET"], np.float64), good)
-    except (OSError, KeyError, IndexError, TypeError) as error:
-        raise UnreadableFileError(f"{path.name}: not a readable x1d ({error})",
-                                  filename=path.name) from error
-    return spectra
+        response = response_from_reference(fluxtab, tdstab, segments, t_obs)
+    except HstlcError as error:
+        logger.warning("reference flux calibration unusable: %s", error)
+        return None
+    return response if tdstab is not None or not wants_tds else Response(
+        FLUXCAL_FLUXTAB, response.wavelength, response.factor, response.files)
 
 
 def choose_response(
     method: str,
     *,
     reference: Response | None,
-    spectra: Mapping[str, Spectrum1D] | None,
+    spectra: Mapping[str, X1dRow] | None,
     x1d_name: str = "",
 ) -> Response:
     """Pick the conversion: ``auto`` tries FLUXTAB+TDSTAB, then X1D, then NONE.
@@ -398,3 +324,88 @@ def choose_response(
     if method != "auto":
         logger.warning("flux calibration %s unavailable; flux columns will be NaN", method)
     return Response(FLUXCAL_NONE)
+
+
+# ----------------------------------------------------------------------------- wavelengths
+#: Events of each COS NUV stripe's source box that its dispersion fit uses (at most).
+NUV_FIT_EVENTS = 50_000
+#: COS NUV pixel columns (XCORR 0 .. 1024).
+NUV_COLUMNS = 1024
+
+
+def fit_dispersion(x: np.ndarray, wave: np.ndarray) -> np.polynomial.Polynomial | None:
+    """WAVELENGTH as a polynomial of XCORR, outliers clipped; None with too few events.
+
+    Cubic (linear below 200 events), refitted without the events more than 5 robust
+    sigmas away until none is dropped (at most 5 times).  Fewer than 10 events, or events
+    spanning less than a quarter of the detector, give None.
+
+    Examples
+    --------
+    >>> x = np.linspace(0.0, 1023.0, 300)
+    >>> fit = fit_dispersion(x, 1700.0 + 0.04 * x + 1e-6 * x**2)
+    >>> round(float(fit(512.0)), 4)
+    1720.7421
+    """
+    ok = np.isfinite(x) & np.isfinite(wave)
+    x, wave = x[ok], wave[ok]
+    if x.size < 10 or np.ptp(x) < 0.25 * NUV_COLUMNS:
+        return None
+    degree = 3 if x.size >= 200 else 1
+    keep = np.ones(x.size, bool)
+    fit = np.polynomial.Polynomial.fit(x, wave, degree)
+    for _ in range(5):
+        residual = np.abs(wave - fit(x))
+        # float32 wavelengths: a perfect fit still leaves ~1e-7 relative residuals
+        limit = 5 * 1.4826 * np.median(residual[keep]) + 1e-6 * float(np.median(np.abs(wave)))
+        within = residual <= limit
+        if np.array_equal(within, keep) or np.count_nonzero(within) < 10:
+            break
+        keep = within
+        fit = np.polynomial.Polynomial.fit(x[keep], wave[keep], degree)
+    return fit
+
+
+def nuv_column_wavelengths(table: EventTable, sources: Mapping[str, tuple[float, float]],
+                           block_rows: int = DEFAULT_BLOCK_ROWS) -> dict[str, np.ndarray] | None:
+    """Per COS NUV stripe, its wavelength at the centre of each XCORR column ``[c, c + 1)``.
+
+    An NUV event's WAVELENGTH is that of the stripe nearest to it, so the events of the
+    background rows, shared by the stripes, carry the wavelengths of one stripe only.
+    Each stripe's dispersion ``WAVELENGTH(XCORR)`` is fitted to the events of its source
+    box (all of them carry its wavelengths; its wavecal shift is included), read from
+    the start of the table until every stripe has :data:`NUV_FIT_EVENTS` of them.  None
+    when a stripe has too few events for a fit.
+
+    Parameters
+    ----------
+    table : EventTable
+        The NUV corrtag.
+    sources : mapping
+        Stripe name -> the rows ``[y0, y1)`` of its source box.
+    block_rows : int
+        Streaming block size.
+    """
+    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {g: [] for g in sources}
+    counts = dict.fromkeys(sources, 0)
+    for block in iter_event_blocks(table, ["XCORR", "YCORR", "WAVELENGTH"],
+                                   block_rows=block_rows):
+        y = block["YCORR"]
+        for group, (y0, y1) in sources.items():
+            inside = np.flatnonzero((y >= y0) & (y < y1))
+            found[group].append((block["XCORR"][inside].astype(np.float64),
+                                 block["WAVELENGTH"][inside].astype(np.float64)))
+            counts[group] += inside.size
+        if min(counts.values()) >= NUV_FIT_EVENTS:
+            break
+    centres = np.arange(NUV_COLUMNS) + 0.5
+    columns = {}
+    for group, parts in found.items():
+        fit = fit_dispersion(np.concatenate([p[0] for p in parts]),
+                              np.concatenate([p[1] for p in parts]))
+        if fit is None:
+            logger.warning("%s: too few events in the %s source box to fit its dispersion; "
+                           "background events keep their WAVELENGTH", table.path.name, group)
+            return None
+        columns[group] = fit(centres)
+    return columns

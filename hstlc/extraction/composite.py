@@ -17,6 +17,10 @@ APERTURE).  The composite:
    DETECTOR, FILTER, TARGNAME, RA_TARG, DEC_TARG, EQUINOX, DATE-OBS, EXPSTART, EXPEND,
    EXPTIME from the members), ext 1 ``LIGHTCURVE`` (WMIN/WMAX and the extraction
    provenance) and ext 2 ``MEMBERS`` (dataset, rootname, EXPSTART, exposure, files).
+
+Reading and writing stay at the edges of :func:`make_composite`: the stacking itself,
+:func:`stack_lightcurves`, is a function of :class:`~hstlc.io.lightcurve_file.Lightcurve`
+objects.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +38,17 @@ from astropy.io import fits
 from astropy.time import Time
 
 from hstlc.errors import HstlcError
-from hstlc.extraction.extract import COS_FUV_WLIM, COS_NUV_WLIM, _partner, extract_lightcurve
+from hstlc.extraction.extract import (
+    COS_FUV_WLIM,
+    COS_NUV_WLIM,
+    EventHeader,
+    extract_lightcurve,
+    fuv_partner,
+    x1d_range,
+)
 from hstlc.io.events import map_event_blocks, open_event_table
+from hstlc.io.fits_writer import write_fits
+from hstlc.io.headers import GroupKey
 from hstlc.io.lightcurve_file import (
     COLUMNS,
     Lightcurve,
@@ -43,26 +56,14 @@ from hstlc.io.lightcurve_file import (
     set_card,
     software_cards,
     table_hdu,
-    write_hdus,
 )
+from hstlc.io.x1d import read_x1d
 from hstlc.targets import normalize_targname
 
 logger = logging.getLogger(__name__)
 
 MemberSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 _UNSAFE = re.compile(r"[^a-z0-9.+-]+")
-
-
-@dataclass(frozen=True)
-class GroupKey:
-    """The configuration shared by a composite's members (targname already normalised)."""
-
-    instrume: str
-    detector: str
-    targname: str
-    opt_elem: str
-    cenwave: int | str | None
-    aperture: str
 
 
 @dataclass(frozen=True)
@@ -115,30 +116,18 @@ def _member_files(spec: MemberSpec) -> tuple[list[Path], Path | None]:
     paths = [Path(spec)] if isinstance(spec, (str, os.PathLike)) else [Path(p) for p in spec]
     x1d = [p for p in paths if p.name.lower().endswith(("_x1d.fits", "_x1d.fits.gz"))]
     events = [p for p in paths if p not in x1d]
-    if len(events) == 1 and (other := _partner(events[0])) is not None:
+    if len(events) == 1 and (other := fuv_partner(events[0])) is not None:
         events = sorted([events[0], other])
     return events, (x1d[0] if x1d else None)
 
 
-def _header_value(path: Path, key: str) -> Any:
-    table = open_event_table(path)
-    for header in (table.header, table.primary_header):
-        if key in header:
-            return header[key]
-    return None
-
-
 def _default_band(events: list[Path], x1d: Path | None) -> tuple[float, float]:
-    instrument = str(_header_value(events[0], "INSTRUME")).strip().upper()
-    if instrument == "COS":
-        detector = str(_header_value(events[0], "DETECTOR")).strip().upper()
+    """The instrument's band: COS FUV or NUV, STIS the x1d range (without x1d: all)."""
+    header = EventHeader(open_event_table(events[0]))
+    if str(header.get("INSTRUME")).upper() == "COS":
+        detector = str(header.get("DETECTOR")).upper()
         return COS_FUV_WLIM if detector == "FUV" else COS_NUV_WLIM
-    if x1d is None:
-        return (0.0, np.inf)
-    from hstlc.extraction.stis_corrtag import read_stis_x1d_orders
-
-    every = np.concatenate([o.wavelength for o in read_stis_x1d_orders(x1d)])
-    return float(np.nanmin(every)), float(np.nanmax(every))
+    return x1d_range(read_x1d(x1d)) if x1d is not None else (0.0, np.inf)
 
 
 def wavelength_coverage(events: list[Path], x1d: Path | None = None) -> tuple[float, float] | None:
@@ -175,9 +164,10 @@ def _inclusive(wmin: float, wmax: float) -> tuple[float, float]:
                                                                                 np.inf))
 
 
-def _key_of(meta: dict[str, Any], targname: str) -> GroupKey:
+def _key_of(meta: Mapping[str, Any], targname: str) -> GroupKey:
+    """The group key of a lightcurve's metadata, with ``targname`` (CENWAVE absent: 0)."""
     return GroupKey(str(meta["instrument"]), str(meta["detector"]), targname,
-                    str(meta["opt_elem"]), meta.get("cenwave"), str(meta["aperture"]))
+                    str(meta["opt_elem"]), int(meta.get("cenwave") or 0), str(meta["aperture"]))
 
 
 def make_composite(
@@ -250,23 +240,16 @@ def make_composite(
         curves.append(lc)
     if not curves:
         return CompositeResult(None, None, (), tuple(skipped), wmin, wmax)
-    curves.sort(key=lambda lc: float(lc.meta["expstart"]))
-    first = curves[0].meta
+    stacked, infos = stack_lightcurves(curves, wmin, wmax)
     if key is None:
-        key = _key_of(first, str(first.get("targname", "")))
+        key = _key_of(stacked.meta, str(stacked.meta.get("targname", "")))
     target = normalize_targname(key.targname)
     for lc in curves:
         other = _key_of(lc.meta, key.targname)
         name = str(lc.meta.get("targname", ""))
         if other != key or normalize_targname(name) != target:
             raise HstlcError(f"composite members differ: {lc.meta['rootname']} is "
-                             f"{_key_of(lc.meta, name)}, expected {key}")
-    stacked = _stack(curves, wmin, wmax)
-    infos = tuple({"dataset": i, "rootname": lc.meta["rootname"],
-                   "expstart": float(lc.meta["expstart"]), "exptime": float(lc.bins.sum()),
-                   "files": list(lc.meta["input_files"]),
-                   "fluxcal": str(lc.meta.get("fluxcal", "NONE")), "npix": int(lc.meta.get("npix", 0))}
-                  for i, lc in enumerate(curves, start=1))
+                             f"{_key_of(lc.meta, name).label}, expected {key.label}")
     path = Path(output_dir) / hlsp_filename(key, version)
     _write(stacked, infos, key, path, hlsp_name=hlsp_name, hlsp_lead=hlsp_lead,
            proposid=proposid)
@@ -274,7 +257,24 @@ def make_composite(
     return CompositeResult(path, stacked, infos, tuple(skipped), wmin, wmax)
 
 
-def _stack(curves: list[Lightcurve], wmin: float, wmax: float) -> Lightcurve:
+def stack_lightcurves(curves: Sequence[Lightcurve], wmin: float, wmax: float
+                      ) -> tuple[Lightcurve, tuple[dict[str, Any], ...]]:
+    """Stack member lightcurves in EXPSTART order, numbering them ``dataset`` = 1..K.
+
+    Each member keeps its rows (times stay seconds since its own EXPSTART; ``mjd`` is
+    absolute); the metadata is the earliest member's, with the common range ``wmin``,
+    ``wmax``, the members' rootnames, inputs and dropped bins, and FLUXCAL and NPIX when
+    all members share them (FLUXCAL ``MIXED``, NPIX None otherwise).
+
+    Returns
+    -------
+    lightcurve : Lightcurve
+        The stacked rows.
+    members : tuple of dict
+        Per member in dataset order: dataset, rootname, expstart, exptime (sum of its
+        bins), files, fluxcal, npix.
+    """
+    curves = sorted(curves, key=lambda lc: float(lc.meta["expstart"]))
     columns = {name: np.concatenate([getattr(lc, name) for lc in curves]) for name in COLUMNS}
     columns["dataset"] = np.concatenate([np.full(len(lc), i, np.int16)
                                          for i, lc in enumerate(curves, start=1)])
@@ -290,7 +290,13 @@ def _stack(curves: list[Lightcurve], wmin: float, wmax: float) -> Lightcurve:
                  "npix": _shared([lc.meta.get("npix") for lc in curves], None),
                  "fluxcal_files": sorted({f for lc in curves
                                           for f in lc.meta.get("fluxcal_files", [])})})
-    return Lightcurve(meta=meta, **columns)
+    members = tuple({"dataset": i, "rootname": lc.meta["rootname"],
+                     "expstart": float(lc.meta["expstart"]), "exptime": float(lc.bins.sum()),
+                     "files": list(lc.meta["input_files"]),
+                     "fluxcal": str(lc.meta.get("fluxcal", "NONE")),
+                     "npix": int(lc.meta.get("npix", 0))}
+                    for i, lc in enumerate(curves, start=1))
+    return Lightcurve(meta=meta, **columns), members
 
 
 def _shared(values: list[Any], otherwise: Any) -> Any:
@@ -311,7 +317,7 @@ def _write(lc: Lightcurve, members: tuple[dict[str, Any], ...], key: GroupKey, p
         ("INSTRUME", key.instrume, "instrument"),
         ("DETECTOR", key.detector, "detector"),
         ("FILTER", key.opt_elem, "optical element (OPT_ELEM)"),
-        ("CENWAVE", key.cenwave if key.cenwave is not None else "N/A", "central wavelength"),
+        ("CENWAVE", key.cenwave, "central wavelength"),
         ("APERTURE", key.aperture, "aperture"),
         ("TARGNAME", key.targname, "target name (normalised)"),
         ("RA_TARG", meta.get("ra_targ"), "right ascension of the target (deg)"),
@@ -341,4 +347,4 @@ def _write(lc: Lightcurve, members: tuple[dict[str, Any], ...], key: GroupKey, p
         fits.Column(name="FLUXCAL", format="16A", array=[m["fluxcal"] for m in members]),
         fits.Column(name="NPIX", format="J", array=[m["npix"] for m in members]),
     ], name="MEMBERS")
-    write_hdus([primary, table, member_table], path)
+    write_fits([primary, table, member_table], path)

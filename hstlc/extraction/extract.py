@@ -47,44 +47,47 @@ The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
   numerator.  (The former ``error * |flux / counts|`` assumed one flux per count for
   source and background alike; it diverged where ``counts`` is near zero.)
 
-This module reads FITS headers; the event streaming is in :mod:`hstlc.io.events`, the
-per-box sums (compiled kernel, numpy reference) in :mod:`hstlc.extraction.accumulate`.
+The science is in functions of arrays: :func:`time_grid`, :func:`common_gti` and
+:func:`gti_exposure` (the grid and each bin's exposure), :func:`cos_boxes` and
+:func:`hstlc.extraction.stis_corrtag.order_boxes` (the boxes), :func:`band_pixels` (npix)
+and :func:`bin_columns` (the columns from the per-box sums).  :func:`extract_lightcurve`
+reads the headers and the x1d, streams the events through
+:func:`hstlc.extraction.accumulate.accumulate_boxes` (compiled kernel, numpy reference)
+and records the provenance.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hstlc.errors import HstlcError, MissingKeywordError, UnsupportedProductError
-from hstlc.extraction.accumulate import BACKGROUND, SOURCE, Box, BoxSums, Selection, accumulate_boxes
+from hstlc.errors import MissingKeywordError, UnsupportedProductError
+from hstlc.extraction.accumulate import accumulate_boxes
+from hstlc.extraction.boxes import BACKGROUND, SOURCE, Box, BoxSums, Selection
 from hstlc.extraction.calibrate import (
     FLUXCAL_NONE,
     Response,
-    Spectrum1D,
     choose_response,
-    read_cos_x1d,
-    resolve_reference,
-    response_from_reference,
+    nuv_column_wavelengths,
+    reference_response,
 )
-from hstlc.io.events import (
-    DEFAULT_BLOCK_ROWS,
-    EventTable,
-    iter_event_blocks,
-    open_event_table,
-    validate_gti,
-)
+from hstlc.extraction.stis_corrtag import order_boxes
+from hstlc.io.events import DEFAULT_BLOCK_ROWS, EventTable, open_event_table
+from hstlc.io.gti import validate_gti
 from hstlc.io.lightcurve_file import TIMEREF, Lightcurve, derive_columns
+from hstlc.io.x1d import X1dRow, read_x1d
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AIRGLOW_WINDOWS", "Lightcurve", "extract_lightcurve", "time_grid", "gti_exposure"]
+__all__ = ["AIRGLOW_WINDOWS", "COS_FUV_WLIM", "COS_NUV_WLIM", "EventHeader",
+           "band_pixels", "bin_columns", "common_gti", "cos_boxes", "extract_lightcurve",
+           "fuv_partner", "gti_exposure", "time_grid", "x1d_range"]
 
 AIRGLOW_WINDOWS: tuple[tuple[float, float], ...] = ((1208.0, 1225.0), (1298.0, 1312.0))
 COS_FUV_WLIM = (915.0, 1800.0)
@@ -133,14 +136,64 @@ def _intersect(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.array(sorted(out), np.float64).reshape(-1, 2)
 
 
+def common_gti(gtis: Sequence[np.ndarray], step: float, origin: float | None = None,
+               filename: str = "") -> tuple[np.ndarray, float, int]:
+    """The GTIs common to all event files, clipped to the time grid, and the grid.
+
+    Both segments of a COS FUV pair count only when both were recording: their GTIs
+    intersect.  The grid starts at ``origin`` (default: the first common GTI start);
+    intervals before it are cut off.
+
+    Returns
+    -------
+    gti : numpy.ndarray
+        ``(n, 2)``, validated (:func:`hstlc.io.gti.validate_gti`).
+    origin : float
+        Start of the first bin.
+    nbins : int
+        Bins of the grid (see :func:`time_grid`).
+
+    Examples
+    --------
+    >>> gti, origin, nbins = common_gti([np.array([[0.0, 10.0], [20.0, 30.0]]),
+    ...                                 np.array([[5.0, 25.0]])], 4.0)
+    >>> gti.tolist(), origin, nbins
+    ([[5.0, 10.0], [20.0, 25.0]], 5.0, 5)
+    """
+    gti = gtis[0]
+    for other in gtis[1:]:
+        gti = _intersect(gti, other)
+    if len(gti) == 0:
+        raise UnsupportedProductError(f"{filename}: the segments' GTIs do not overlap",
+                                      filename=filename)
+    start, nbins = time_grid(gti, step, origin)
+    gti = gti[gti[:, 1] > start].copy()
+    if len(gti) == 0:
+        raise ValueError(f"{filename}: origin {start} s is after the last GTI")
+    gti[:, 0] = np.maximum(gti[:, 0], start)
+    return validate_gti(gti, filename), start, nbins
+
+
+def _gti_of(table: EventTable, exptime: float) -> np.ndarray:
+    """An event file's GTIs; ``[0, EXPTIME]`` when it has no GTI extension."""
+    if table.gti is None or len(table.gti) == 0:
+        logger.info("%s: no GTI extension; using [0, EXPTIME]", table.path.name)
+        return np.array([[0.0, exptime]])
+    return table.gti
+
+
 # ----------------------------------------------------------------------------- headers
-class _Header:
-    """Keyword lookup in ext 1, then the primary header, naming the file when absent."""
+class EventHeader:
+    """Keyword lookup in an event file's ext 1, then its primary header.
+
+    :meth:`require` names the file and the keyword when it is absent.
+    """
 
     def __init__(self, table: EventTable):
         self.table = table
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The keyword's value (text stripped), or ``default``."""
         for header in (self.table.header, self.table.primary_header):
             if key in header:
                 value = header[key]
@@ -148,6 +201,7 @@ class _Header:
         return default
 
     def require(self, key: str) -> Any:
+        """The keyword's value; MissingKeywordError when neither header has it."""
         value = self.get(key)
         if value is None:
             raise MissingKeywordError(
@@ -156,8 +210,13 @@ class _Header:
         return value
 
 
-def _cos_boxes(header: _Header, letter: str, group: str) -> list[Box]:
-    """Source and background boxes of one COS segment / stripe from the box keywords."""
+def cos_boxes(header: EventHeader, letter: str, group: str) -> list[Box]:
+    """Source and background boxes of one COS segment / stripe from the box keywords.
+
+    Rows ``LOC - HGT/2 <= YCORR < LOC + HGT/2`` for the source (``SP_LOC_x``,
+    ``SP_HGT_x``) and the two background boxes (``B_BKGn_x``, ``B_HGTn_x``); the
+    background is scaled by source height / (background height 1 + 2).
+    """
     def rows(loc_key: str, height_key: str) -> tuple[float, float, float]:
         loc, height = float(header.require(loc_key)), float(header.require(height_key))
         return loc - height / 2.0, loc + height / 2.0, height
@@ -170,103 +229,7 @@ def _cos_boxes(header: _Header, letter: str, group: str) -> list[Box]:
             Box(group, BACKGROUND, b2[0], b2[1], scale)]
 
 
-def _stis_orders(x1d: Path) -> tuple[list[Box], dict[str, Spectrum1D]]:
-    """Boxes (high-res rows) and spectra per order from a STIS x1d (low-res quantities).
-
-    The source box holds rows with ``|YCORR/2 - (A2CENTER + SHIFTA2)| <= EXTRSIZE/2``
-    (both ends included, as :func:`hstlc.extraction.stis_corrtag.tag_to_corrtag` assigns orders); background
-    box n is ``[c_n - BKnSIZE/2, c_n + BKnSIZE/2)`` with ``c_n = A2CENTER + SHIFTA2 +
-    BKnOFFST``.  Low-res rows are half the high-res YCORR.
-    """
-    from hstlc.extraction.stis_corrtag import read_stis_x1d_orders
-
-    boxes, spectra = [], {}
-    for order in read_stis_x1d_orders(x1d):
-        name = str(int(order.sporder))
-        centre, half = float(order.centre), float(order.extrsize) / 2.0
-        scale = float(order.extrsize) / (float(order.bk1size) + float(order.bk2size))
-        top = float(np.nextafter(2 * (centre + half), np.inf))
-        boxes.append(Box(name, SOURCE, 2 * (centre - half), top))
-        for offset, size in ((order.bk1offst, order.bk1size), (order.bk2offst, order.bk2size)):
-            middle = centre + float(offset)
-            boxes.append(Box(name, BACKGROUND, 2 * (middle - float(size) / 2),
-                             2 * (middle + float(size) / 2), scale))
-        wavelength = np.asarray(order.wavelength, np.float64)
-        spectra[name] = Spectrum1D(name, wavelength, np.asarray(order.flux, np.float64),
-                                   np.asarray(order.net, np.float64),
-                                   np.ones(wavelength.shape, bool))
-    return boxes, spectra
-
-
-#: Events of each COS NUV stripe's source box that its dispersion fit uses (at most).
-NUV_FIT_EVENTS = 50_000
-#: COS NUV pixel columns (XCORR 0 .. 1024).
-NUV_COLUMNS = 1024
-
-
-def _fit_dispersion(x: np.ndarray, wave: np.ndarray) -> np.polynomial.Polynomial | None:
-    """WAVELENGTH as a polynomial of XCORR, outliers clipped; None with too few events.
-
-    Cubic (linear below 200 events), refitted without the events more than 5 robust
-    sigmas away until none is dropped (at most 5 times).
-    """
-    ok = np.isfinite(x) & np.isfinite(wave)
-    x, wave = x[ok], wave[ok]
-    if x.size < 10 or np.ptp(x) < 0.25 * NUV_COLUMNS:
-        return None
-    degree = 3 if x.size >= 200 else 1
-    keep = np.ones(x.size, bool)
-    fit = np.polynomial.Polynomial.fit(x, wave, degree)
-    for _ in range(5):
-        residual = np.abs(wave - fit(x))
-        # float32 wavelengths: a perfect fit still leaves ~1e-7 relative residuals
-        limit = 5 * 1.4826 * np.median(residual[keep]) + 1e-6 * float(np.median(np.abs(wave)))
-        within = residual <= limit
-        if np.array_equal(within, keep) or np.count_nonzero(within) < 10:
-            break
-        keep = within
-        fit = np.polynomial.Polynomial.fit(x[keep], wave[keep], degree)
-    return fit
-
-
-def _nuv_column_wavelengths(table: EventTable, boxes: list[Box],
-                            block_rows: int) -> dict[str, np.ndarray] | None:
-    """Per COS NUV stripe, its wavelength at the centre of each XCORR column ``[c, c + 1)``.
-
-    An NUV event's WAVELENGTH is that of the stripe nearest to it, so the events of the
-    background rows, shared by the stripes, carry the wavelengths of one stripe only.
-    Each stripe's dispersion ``WAVELENGTH(XCORR)`` is fitted to the events of its source
-    box (all of them carry its wavelengths; its wavecal shift is included), read from
-    the start of the table until every stripe has :data:`NUV_FIT_EVENTS` of them.  None
-    when a stripe has too few events for a fit.
-    """
-    sources = {box.group: box for box in boxes if box.role == SOURCE}
-    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {g: [] for g in sources}
-    counts = dict.fromkeys(sources, 0)
-    for block in iter_event_blocks(table, ["XCORR", "YCORR", "WAVELENGTH"],
-                                   block_rows=block_rows):
-        y = block["YCORR"]
-        for group, box in sources.items():
-            inside = np.flatnonzero((y >= box.y0) & (y < box.y1))
-            found[group].append((block["XCORR"][inside].astype(np.float64),
-                                 block["WAVELENGTH"][inside].astype(np.float64)))
-            counts[group] += inside.size
-        if min(counts.values()) >= NUV_FIT_EVENTS:
-            break
-    centres = np.arange(NUV_COLUMNS) + 0.5
-    columns = {}
-    for group, parts in found.items():
-        fit = _fit_dispersion(np.concatenate([p[0] for p in parts]),
-                              np.concatenate([p[1] for p in parts]))
-        if fit is None:
-            logger.warning("%s: too few events in the %s source box to fit its dispersion; "
-                           "background events keep their WAVELENGTH", table.path.name, group)
-            return None
-        columns[group] = fit(centres)
-    return columns
-
-
-def _partner(path: Path) -> Path | None:
+def fuv_partner(path: Path) -> Path | None:
     """The other segment's corrtag of a COS FUV ``_a`` / ``_b`` file, when it exists."""
     name = path.name
     for mine, other in (("_a.fits", "_b.fits"), ("_b.fits", "_a.fits")):
@@ -278,40 +241,34 @@ def _partner(path: Path) -> Path | None:
 
 
 # ----------------------------------------------------------------------------- extraction
-def _reference_response(headers: list[_Header], groups: list[str],
-                        reference_dir: str | os.PathLike[str] | None,
-                        t_obs: float) -> Response | None:
-    """FLUXTAB(+TDSTAB) response of a COS dataset, or None when the files are not found."""
-    first = headers[0]
-    fluxtab = resolve_reference(first.get("FLUXTAB"), reference_dir)
-    if fluxtab is None:
-        return None
-    wants_tds = str(first.get("TDSCORR", "OMIT")).upper() in ("PERFORM", "COMPLETE")
-    tdstab = resolve_reference(first.get("TDSTAB"), reference_dir) if wants_tds else None
-    if wants_tds and tdstab is None:
-        logger.info("%s: FLUXTAB found but not TDSTAB", first.table.path.name)
-    selection: dict[str, str | int] = {"OPT_ELEM": str(first.require("OPT_ELEM")),
-                                       "CENWAVE": int(first.require("CENWAVE")),
-                                       "APERTURE": str(first.require("APERTURE"))}
-    if first.get("FPOFFSET") is not None:
-        selection["FPOFFSET"] = int(first.get("FPOFFSET"))
-    segments = {group: {**selection, "SEGMENT": group} for group in groups}
-    try:
-        response = response_from_reference(fluxtab, tdstab, segments, t_obs)
-    except HstlcError as error:
-        logger.warning("reference flux calibration unusable: %s", error)
-        return None
-    return response if tdstab is not None or not wants_tds else Response(
-        "FLUXTAB", response.wavelength, response.factor, response.files)
+def x1d_range(spectra: Iterable[X1dRow]) -> tuple[float, float]:
+    """The smallest and largest wavelength of x1d rows (NaN ignored)."""
+    every = np.concatenate([s.wavelength for s in spectra])
+    return float(np.nanmin(every)), float(np.nanmax(every))
 
 
-def _npix(spectra: dict[str, Spectrum1D] | None, sums: BoxSums, group: str,
-          selection: Selection, x_scale: float) -> int:
-    """Pixel columns of the band covered by a group's events (see the module docstring)."""
+def band_pixels(sums: BoxSums, group: str, selection: Selection,
+                spectrum: X1dRow | None = None, x_scale: float = 1.0) -> int:
+    """Pixel columns of the band covered by a group's events: the flux's ``npix``.
+
+    With the group's x1d row: its good pixels whose wavelength is inside the band
+    ``(WMIN, WMAX)``, outside the airglow windows and within the wavelength range of the
+    group's counted events.  Without: the columns of the events' XCORR span (times
+    ``x_scale``, the ends rounded to a column and included).  0 when the group counted
+    no event.
+
+    Examples
+    --------
+    >>> sums = BoxSums(np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1), np.zeros(1),
+    ...                {"FUVA": (1100.0, 1400.0)}, {"FUVA": (10.2, 59.7)})
+    >>> selection = Selection(0, (0.0, 16384.0), (915.0, 1800.0), ((1298.0, 1312.0),),
+    ...                       np.array([[0.0, 1.0]]), 0.0, 1.0, 1)
+    >>> band_pixels(sums, "FUVA", selection)
+    51
+    """
     if group not in sums.wave_range:
         return 0
-    if spectra and group in spectra:
-        spectrum = spectra[group]
+    if spectrum is not None:
         lo, hi = sums.wave_range[group]
         wave = spectrum.wavelength
         ok = spectrum.good & (wave > selection.wlim[0]) & (wave < selection.wlim[1])
@@ -321,6 +278,57 @@ def _npix(spectra: dict[str, Spectrum1D] | None, sums: BoxSums, group: str,
         return int(np.count_nonzero(ok))
     x0, x1 = sums.x_range[group]
     return int(round(x1 * x_scale) - round(x0 * x_scale) + 1)
+
+
+def bin_columns(boxes: Sequence[Box], sums: Sequence[BoxSums], exposure: np.ndarray,
+                npix: int, calibrated: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The lightcurve columns from the per-box sums of one exposure's event files.
+
+    ``gross`` sums the source boxes, ``background`` the background boxes times their
+    scale, ``counts = gross - background``, ``net = counts / bins``; ``error`` is the
+    square root of the counts' variance (the files' events are distinct: their variances
+    add).  Calibrated, ``flux = (source - scale * background flux sums) / bins / npix``
+    and ``flux_error = sqrt(flux variance) / bins / npix``; otherwise (or with
+    ``npix = 0``) both are NaN.  See the module docstring for the variances.
+
+    Parameters
+    ----------
+    boxes : sequence of Box
+        Every file's boxes, in the order of the rows of ``sums``' ``gross`` arrays.
+    sums : sequence of BoxSums
+        Per event file.
+    exposure : numpy.ndarray
+        Exposure (s) of each bin inside the GTIs (:func:`gti_exposure`).
+    npix : int
+        Pixel columns averaged in the flux (:func:`band_pixels`, summed over the groups).
+    calibrated : bool
+        Whether ``sums`` hold converted flux sums.
+
+    Returns
+    -------
+    keep : numpy.ndarray
+        The bins with exposure (the others are dropped).
+    columns : dict
+        ``gross, background, bins, counts, net, flux, flux_error, error`` of those bins.
+    """
+    gross = np.concatenate([s.gross for s in sums])
+    flux_sum = np.concatenate([s.flux for s in sums])
+    src = np.array([b.role == SOURCE for b in boxes])
+    bkg = ~src
+    scale = np.array([b.scale for b in boxes])[:, None]
+    keep = exposure > 0
+    gross_col = gross[src].sum(axis=0)
+    background = (scale[bkg] * gross[bkg]).sum(axis=0)
+    var = np.sum([s.count_variance for s in sums], axis=0)
+    flux, flux_var = np.full(exposure.shape, np.nan), np.full(exposure.shape, np.nan)
+    if calibrated and npix > 0:
+        net_flux = flux_sum[src].sum(axis=0) - (scale[bkg] * flux_sum[bkg]).sum(axis=0)
+        norm = exposure * npix
+        np.divide(net_flux, norm, out=flux, where=keep)
+        np.divide(np.sum([s.flux_variance for s in sums], axis=0), norm * norm, out=flux_var,
+                  where=keep)
+    return keep, derive_columns(gross_col[keep], background[keep], exposure[keep], flux[keep],
+                                var[keep], flux_variance=flux_var[keep])
 
 
 def extract_lightcurve(
@@ -391,10 +399,10 @@ def extract_lightcurve(
         error, dataset`` (dataset = 1) and provenance in ``meta``.
     """
     paths = [Path(events)] if isinstance(events, (str, os.PathLike)) else [Path(p) for p in events]
-    if find_partner and len(paths) == 1 and (other := _partner(paths[0])) is not None:
+    if find_partner and len(paths) == 1 and (other := fuv_partner(paths[0])) is not None:
         paths = sorted([paths[0], other])
     tables = [open_event_table(path) for path in paths]
-    headers = [_Header(table) for table in tables]
+    headers = [EventHeader(table) for table in tables]
     first = headers[0]
     roots = {str(h.get("ROOTNAME", "")).lower() for h in headers}
     if len(roots) > 1:
@@ -410,9 +418,9 @@ def extract_lightcurve(
     expstart = float(first.require("EXPSTART"))
     exptime = float(first.require("EXPTIME"))
     expend = float(first.get("EXPEND", expstart + exptime / SECONDS_PER_DAY))
-    gti, origin, nbins = _common_gti(tables, exptime, step, origin)
-    reference = (_reference_response(headers, plan.groups, reference_dir,
-                                     0.5 * (expstart + expend))
+    gti, origin, nbins = common_gti([_gti_of(table, exptime) for table in tables], step, origin,
+                                    paths[0].name)
+    reference = (reference_response(first, plan.groups, reference_dir, 0.5 * (expstart + expend))
                  if plan.instrument == "COS" and calibration != FLUXCAL_NONE else None)
     response = choose_response(calibration, reference=reference, spectra=plan.spectra,
                                x1d_name=x1d_path.name if x1d_path else "")
@@ -430,7 +438,8 @@ def extract_lightcurve(
         need_x = not plan.spectra or any(g not in plan.spectra for g in groups)
         column_wavelength, mapped = plan.column_wavelength, "all"
         if plan.shared_background:
-            column_wavelength = _nuv_column_wavelengths(table, boxes, block_rows)
+            sources = {box.group: (box.y0, box.y1) for box in boxes if box.role == SOURCE}
+            column_wavelength = nuv_column_wavelengths(table, sources, block_rows)
             mapped = "background"
         part = accumulate_boxes(table, boxes, selection,
                                 conversion=response.indexed(groups) if response.calibrated
@@ -439,7 +448,8 @@ def extract_lightcurve(
                                 column_wavelength_boxes=mapped, x_scale=plan.x_scale,
                                 block_rows=block_rows, threads=threads, want_x_range=need_x,
                                 engine=engine)
-        npix += sum(_npix(plan.spectra, part, g, selection, plan.x_scale) for g in groups)
+        npix += sum(band_pixels(part, g, selection, (plan.spectra or {}).get(g), plan.x_scale)
+                    for g in groups)
         sums.append(part)
     return _assemble(
         tables, headers, [box for boxes in plan.boxes for box in boxes], sums, selections,
@@ -454,12 +464,12 @@ class _Plan:
 
     instrument: str
     boxes: list[list[Box]]  # per event file
-    spectra: dict[str, Spectrum1D] | None
+    spectra: dict[str, X1dRow] | None
     wlim: tuple[float, float]
     xlim: tuple[float, float]
     x_scale: float = 1.0
     column_wavelength: dict[str, np.ndarray] | None = None
-    #: COS NUV: the stripes share their background rows (see _nuv_column_wavelengths).
+    #: COS NUV: the stripes share their background rows (see nuv_column_wavelengths).
     shared_background: bool = False
 
     @property
@@ -467,7 +477,7 @@ class _Plan:
         return list(dict.fromkeys(b.group for boxes in self.boxes for b in boxes))
 
 
-def _plan(headers: list[_Header], x1d_path: Path | None) -> _Plan:
+def _plan(headers: list[EventHeader], x1d_path: Path | None) -> _Plan:
     """Boxes, spectra and default limits of a COS or STIS exposure."""
     first = headers[0]
     name = first.table.path.name
@@ -481,8 +491,9 @@ def _plan(headers: list[_Header], x1d_path: Path | None) -> _Plan:
             else:
                 optical = str(header.require("OPT_ELEM")).upper()
                 names = [f"NUV{x}" for x in ("AB" if optical == "G230L" else "ABC")]
-            boxes.append([box for group in names for box in _cos_boxes(header, group[-1], group)])
-        spectra = read_cos_x1d(x1d_path) if x1d_path is not None else None
+            boxes.append([box for group in names for box in cos_boxes(header, group[-1], group)])
+        spectra = ({row.label: row for row in read_x1d(x1d_path)} if x1d_path is not None
+                   else None)
         wlim = COS_FUV_WLIM if detector == "FUV" else COS_NUV_WLIM
         return _Plan("COS", boxes, spectra, wlim, XLIM[f"COS/{detector}"],
                      shared_background=detector == "NUV")
@@ -496,65 +507,25 @@ def _plan(headers: list[_Header], x1d_path: Path | None) -> _Plan:
     if x1d_path is None:
         raise MissingKeywordError(f"{name}: STIS extraction needs the x1d (its A2CENTER, "
                                   "EXTRSIZE, BK* define the boxes)", filename=name)
-    orders, spectra = _stis_orders(x1d_path)
-    every = np.concatenate([s.wavelength for s in spectra.values()])
-    wlim = (float(np.nextafter(np.nanmin(every), -np.inf)),  # the x1d range, ends included
-            float(np.nextafter(np.nanmax(every), np.inf)))
-    return _Plan("STIS", [orders], spectra, wlim, XLIM["STIS"], 0.5,
-                 {n: s.wavelength for n, s in spectra.items()})
+    orders = read_x1d(x1d_path, need_geometry=True)
+    spectra = {row.label: row for row in orders}
+    low, high = x1d_range(orders)
+    wlim = (float(np.nextafter(low, -np.inf)), float(np.nextafter(high, np.inf)))  # ends in
+    return _Plan("STIS", [[box for row in orders for box in order_boxes(row)]], spectra, wlim,
+                 XLIM["STIS"], 0.5, {n: s.wavelength for n, s in spectra.items()})
 
 
-def _common_gti(tables: list[EventTable], exptime: float, step: float,
-                origin: float | None) -> tuple[np.ndarray, float, int]:
-    """The GTIs common to all event files, clipped to the time grid; the grid."""
-    gti: np.ndarray | None = None
-    for table in tables:
-        own = table.gti
-        if own is None or len(own) == 0:
-            logger.info("%s: no GTI extension; using [0, EXPTIME]", table.path.name)
-            own = np.array([[0.0, exptime]])
-        gti = own if gti is None else _intersect(gti, own)
-    name = tables[0].path.name
-    if gti is None or len(gti) == 0:
-        raise UnsupportedProductError(f"{name}: the segments' GTIs do not overlap",
-                                      filename=name)
-    start, nbins = time_grid(gti, step, origin)
-    gti = gti[gti[:, 1] > start].copy()
-    if len(gti) == 0:
-        raise ValueError(f"{name}: origin {start} s is after the last GTI")
-    gti[:, 0] = np.maximum(gti[:, 0], start)
-    return validate_gti(gti, name), start, nbins
-
-
-def _assemble(tables: list[EventTable], headers: list[_Header], boxes: list[Box],
+def _assemble(tables: list[EventTable], headers: list[EventHeader], boxes: list[Box],
               sums: list[BoxSums], selections: list[Selection], response: Response, npix: int,
               gti: np.ndarray, *, x1d_path: Path | None,
               checksums: bool | Mapping[str, str], **info: Any
               ) -> Lightcurve:
-    """Combine box sums into the lightcurve columns and its provenance."""
+    """The lightcurve of the box sums (:func:`bin_columns`), with its provenance."""
     selection = selections[0]
-    gross = np.concatenate([s.gross for s in sums])
-    flux_sum = np.concatenate([s.flux for s in sums])
-    is_source = np.array([b.role == SOURCE for b in boxes])
-    scale = np.array([b.scale for b in boxes])[:, None]
     exposure = gti_exposure(gti, selection.origin, selection.step, selection.nbins)
-    keep = exposure > 0
-    src, bkg = is_source, ~is_source
-    gross_col = gross[src].sum(axis=0)
-    background = (scale[bkg] * gross[bkg]).sum(axis=0)
-    # the files' events are distinct: their variances add
-    var = np.sum([s.count_variance for s in sums], axis=0)
-    flux, flux_var = np.full(exposure.shape, np.nan), np.full(exposure.shape, np.nan)
-    if response.calibrated and npix > 0:
-        net_flux = flux_sum[src].sum(axis=0) - (scale[bkg] * flux_sum[bkg]).sum(axis=0)
-        norm = exposure * npix
-        np.divide(net_flux, norm, out=flux, where=keep)
-        np.divide(np.sum([s.flux_variance for s in sums], axis=0), norm * norm, out=flux_var,
-                  where=keep)
+    keep, columns = bin_columns(boxes, sums, exposure, npix, response.calibrated)
     times = selection.origin + selection.step * np.arange(selection.nbins)
     expstart = info["expstart"]
-    columns = derive_columns(gross_col[keep], background[keep], exposure[keep], flux[keep],
-                             var[keep], flux_variance=flux_var[keep])
     dropped = int(np.count_nonzero(~keep))
     if dropped:
         logger.info("%s: %d of %d bins have no exposure inside the GTIs and are dropped",
@@ -575,7 +546,8 @@ def _assemble(tables: list[EventTable], headers: list[_Header], boxes: list[Box]
         "airglow": [list(w) for w in selection.airglow],
         "sdqflags": [s.sdqflags for s in selections], "gti": gti.tolist(),
         "boxes": [{"group": b.group, "role": b.role, "y0": b.y0, "y1": b.y1, "scale": b.scale,
-                   "gross": float(g.sum())} for b, g in zip(boxes, gross, strict=True)],
+                   "gross": float(g.sum())}
+                  for b, g in zip(boxes, (g for s in sums for g in s.gross), strict=True)],
         "npix": npix, "fluxcal": response.source, "fluxcal_files": list(response.files),
         "dropped_bins": dropped, "input_files": [p.name for p in inputs],
         "input_sha256": _checksums(inputs, checksums),

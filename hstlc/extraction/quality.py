@@ -30,8 +30,8 @@ Singular and non-linear times cannot both hold, so their order only matters for
 documentation.
 
 x1d files (and hstlc lightcurves) are checked only for readability and product:
-they carry no events.  For an event file only the TIME column is read, in chunks
-(:func:`hstlc.io.readers.iter_time_chunks`), so a 10^7-event file never needs its
+they carry no events.  For an event file only the TIME column is read, in blocks of
+rows (:func:`hstlc.io.events.iter_event_blocks`), so a 10^7-event file never needs its
 other columns in memory.
 """
 
@@ -61,9 +61,15 @@ from hstlc.errors import (
     UnreadableFileError,
     UnsupportedProductError,
 )
-from hstlc.io.headers import ObservationInfo, extension_for, keyword_for, read_observation_info
+from hstlc.io.events import TIME_COLUMN, iter_event_blocks, open_event_table
+from hstlc.io.headers import (
+    DatasetFiles,
+    ObservationInfo,
+    extension_for,
+    keyword_for,
+    read_observation_info,
+)
 from hstlc.io.products import Product, detect_product, open_fits
-from hstlc.io.readers import TIME_COLUMN, DatasetFiles, EventList, iter_time_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +78,6 @@ __all__ = [
     "QualityVerdict",
     "TimeSummary",
     "check_dataset",
-    "check_events",
     "check_file",
     "check_header",
     "check_time",
@@ -251,14 +256,6 @@ def check_time(summary: TimeSummary, filename: str,
     return QualityVerdict.passed(filename, product)
 
 
-def check_events(events: EventList, bad_proposals: Iterable[int] = ()) -> QualityVerdict:
-    """Check an event list already in memory (header checks, then event checks)."""
-    verdict = check_header(events.info, bad_proposals)
-    if not verdict.ok:
-        return verdict
-    return check_time(summarize_time([events.time]), events.info.filename, events.info.product)
-
-
 def _check_open_file(path: Path, bad_proposals: Iterable[int]) -> QualityVerdict:
     name = path.name
     with open_fits(path) as hdulist:
@@ -270,7 +267,8 @@ def _check_open_file(path: Path, bad_proposals: Iterable[int]) -> QualityVerdict
             verdict = check_header(info, bad_proposals)
             if not verdict.ok:
                 return verdict
-            return check_time(summarize_time(iter_time_chunks(hdulist, name)), name, product)
+            blocks = iter_event_blocks(open_event_table(path), [TIME_COLUMN])
+            return check_time(summarize_time(block[TIME_COLUMN] for block in blocks), name, product)
         except PermanentError as error:
             return QualityVerdict.from_error(error, filename=name, product=product)
 

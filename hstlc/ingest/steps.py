@@ -1,80 +1,59 @@
-"""The ingest steps themselves: quality, STIS conversion, lightcurve, quicklook, catalogue, move.
+"""The per-dataset ingest steps, as plain functions (no Prefect), and how they are run.
 
-Each step has the signature ``step(state, config) -> state`` (see
-:mod:`hstlc.ingest.dataset` for the order and for what happens to bad data).
+Each step takes a :class:`~hstlc.ingest.dataset.DatasetState` and returns the next
+one; a step does nothing to a dataset that an earlier step rejected.  The Prefect
+tasks in ``tasks/`` wrap these steps one to one; a batch task runs them in sequence
+(:func:`process`).  Order of the steps, chosen so that nothing is lost or half-written:
+
+1. ``check``       quality checks (refused data -> ``bad_data`` row, file to ``bad_data/``)
+2. ``convert``     STIS ``_tag`` -> ``_corrtag`` (written beside the tag, atomically)
+3. ``lightcurve``  individual lightcurve in ``outputs/<TARGNAME>/`` (atomic)
+4. ``quicklook``   PNG beside the lightcurve (atomic)
+5. ``record``      catalogue rows: every input file with the place it is moving to
+6. ``move``        inputs into ``filesystem/<TARGNAME>/``, only after ``record``
+
+A crash between ``record`` and ``move`` leaves the file in ``ingest/`` with a
+catalogue row naming its destination; the next run sees the same content hash with
+the file not yet in place and finishes the job.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
-
-from hstlc.catalogue.engine import session_scope
-from hstlc.catalogue.models import Metadata
-from hstlc.errors import MissingKeywordError
+from hstlc.catalogue.engine import engine_for, is_transient, session_scope
+from hstlc.catalogue.store import forget_ingested, record_bad_data, upsert_metadata, upsert_output
+from hstlc.errors import TRANSIENT_RETRY_DELAYS_S, MissingKeywordError, PermanentError
 from hstlc.extraction.quality import check_dataset
-from hstlc.fs import sha256_file
-from hstlc.ingest import dataset as pipeline
-from hstlc.ingest.dataset import DatasetJob, DatasetState, PipelineConfig
-from hstlc.io.headers import ObservationInfo, catalogue_record, read_observation_info
-from hstlc.io.products import Product, detect_product, open_fits
-from hstlc.targets import normalize_targname
+from hstlc.fs import move_file, sha256_file
+from hstlc.ingest.dataset import DONE, FAILED, PENDING, REJECTED, DatasetState, PipelineConfig
+from hstlc.ingest.plan import is_done, refusal
+from hstlc.io.headers import GroupKey, ObservationInfo, catalogue_record, read_observation_info
+from hstlc.io.products import detect_product, open_fits
 
 logger = logging.getLogger(__name__)
 
-GroupKey = tuple[str, str, str, str, str, str]
+StepFunction = Callable[[DatasetState, PipelineConfig], DatasetState]
 
 
 @dataclass(frozen=True)
-class IngestPlan:
-    """The datasets to process and what was left aside, with why."""
+class Step:
+    """One ingest step: ``run(state, config) -> state``, known by ``name``.
 
-    todo: tuple[DatasetState, ...]
-    skipped: tuple[DatasetState, ...]
-    unrecognised: tuple[Path, ...]
-    orphan_x1d: tuple[Path, ...]
-
-
-def plan_ingest(config: PipelineConfig, *, force: bool = False) -> IngestPlan:
-    """Datasets waiting in ``ingest/`` that the catalogue does not already hold.
-
-    With ``force`` (the 2016 ``-corrtag_extract``), every dataset already in
-    ``filesystem/`` is processed again too, re-extracting its lightcurve.
+    The name labels the step's time in ``DatasetState.seconds`` and its failures
+    (``"lightcurve: RuntimeError: ..."``), whatever function runs it.
     """
-    found = pipeline.discover(config.layout.ingest)
-    jobs = list(found.jobs)
-    if force:
-        jobs += filesystem_jobs(config)
-    todo, skipped = pipeline.plan(jobs, config, force=force)
-    for path in found.unrecognised:
-        logger.info("%s: not an hstlc input; left where it is", path)
-    return IngestPlan(tuple(todo), tuple(skipped), found.unrecognised, found.orphan_x1d)
+
+    name: str
+    run: StepFunction
 
 
-def filesystem_jobs(config: PipelineConfig, targname: str | None = None) -> list[DatasetJob]:
-    """Datasets already ingested (all, or one target's), found through the catalogue."""
-    with session_scope(pipeline.engine_for(config.database_url)) as session:
-        rows = session.execute(select(Metadata.path, Metadata.targname).distinct()).all()
-    wanted = None if targname is None else normalize_targname(targname)
-    folders = sorted({Path(path) for path, name in rows
-                      if wanted is None or normalize_targname(name) == wanted})
-    jobs: list[DatasetJob] = []
-    for folder in folders:
-        jobs.extend(pipeline.discover(folder).jobs)
-    return jobs
-
-
-def plan_target(config: PipelineConfig, target: str) -> IngestPlan:
-    """Every dataset of one target, to be processed again."""
-    jobs = filesystem_jobs(config, target)
-    if not jobs:
-        logger.warning("no ingested dataset of target %r (normalised %r) in the catalogue",
-                       target, normalize_targname(target))
-    todo, _ = pipeline.plan(jobs, config, force=True)
-    return IngestPlan(tuple(todo), (), (), ())
+# -- the steps --------------------------------------------------------------------------------
 
 
 def read_info(path: Path) -> ObservationInfo:
@@ -84,15 +63,6 @@ def read_info(path: Path) -> ObservationInfo:
         return read_observation_info(hdulist, path.name, product)
 
 
-def group_key(info: ObservationInfo) -> GroupKey:
-    """The composite group of a dataset (the 2016 key, target name normalised)."""
-    return (info.instrume, info.detector, normalize_targname(info.targname),
-            info.opt_elem, str(info.cenwave), info.aperture)
-
-
-# -- the steps --------------------------------------------------------------------------------
-
-
 def check(state: DatasetState, config: PipelineConfig) -> DatasetState:
     """Quality checks of every file of the dataset; learn its target and group."""
     verdict = check_dataset(state.job.files, bad_proposals=config.bad_proposals)
@@ -100,7 +70,7 @@ def check(state: DatasetState, config: PipelineConfig) -> DatasetState:
     info = read_info(state.job.event_files[0])
     if not info.targname.strip():
         raise MissingKeywordError(f"{info.filename}: TARGNAME is empty", filename=info.filename)
-    return replace(state, targname=info.targname, group_key=group_key(info),
+    return replace(state, targname=info.targname, group_key=GroupKey.of(info),
                    extract_files=state.job.event_files)
 
 
@@ -148,28 +118,159 @@ def record(state: DatasetState, config: PipelineConfig) -> DatasetState:
     destination = config.layout.target_input_dir(state.targname)
     records = {}
     for path in (*state.job.files, *state.made_files):
-        info = read_info(path)
-        values = catalogue_record(info)
+        values = catalogue_record(read_info(path))
         values.update(filename=path.name, path=str(destination),
                       sha256=state.hashes.get(path.name) or sha256_file(path))
         values["telescop"] = values.get("telescop") or "HST"
         records[path.name] = values
-    pipeline.record_rows(state, config, records)
+    record_rows(state, config, records)
     return state
 
 
+def record_rows(state: DatasetState, config: PipelineConfig, records: dict[str, dict[str, Any]]) -> None:
+    """Write the catalogue rows of a dataset: one ``metadata`` row per file, outputs."""
+    curve = state.curve
+    extracted = {p.name for p in state.extract_files}
+    with session_scope(engine_for(config.database_url)) as session:
+        for name, values in records.items():
+            metadata_id = upsert_metadata(session, values)
+            if curve is not None and name in extracted:
+                upsert_output(session, metadata_id,
+                              individual_path=str(curve.parent), individual_filename=curve.name)
+
+
 def move(state: DatasetState, config: PipelineConfig) -> DatasetState:
-    """Move the inputs into ``filesystem/<TARGNAME>/`` (after :func:`record`)."""
-    return pipeline.move_inputs(state, config)
+    """Move every input (and made corrtag) into ``filesystem/<TARGNAME>/`` (after :func:`record`)."""
+    assert state.targname is not None
+    destination = config.layout.prepared_target_dir("filesystem", state.targname, config.permissions)
+    for path in (*state.job.files, *state.made_files):
+        target = destination / path.name
+        if path != target and not (not path.exists() and _holds(target, state.hashes.get(path.name))):
+            move_file(path, target, overwrite=True)
+        config.permissions.apply(target)
+    logger.debug("%s: %d files in %s", state.rootname,
+                 len(state.job.files) + len(state.made_files), destination)
+    return state
 
 
-INGEST_STEPS = (check, convert, lightcurve, quicklook, record, move)
+def _holds(target: Path, sha256: str | None) -> bool:
+    """True when ``target`` exists with the expected content (an earlier attempt moved it)."""
+    return target.is_file() and (sha256 is None or sha256_file(target) == sha256)
+
+
+def ingest_steps() -> tuple[Step, ...]:
+    """Every step, named, in order.
+
+    Made on each call from this module's functions, so that a step function replaced
+    here (a test injecting a fault) is the one both the tasks and :func:`process` run.
+    """
+    return (Step("check", check), Step("convert", convert), Step("lightcurve", lightcurve),
+            Step("quicklook", quicklook), Step("record", record), Step("move", move))
+
+
+def step_named(name: str) -> Step:
+    """The step called ``name`` (``"check"``, ``"convert"``, ... ``"move"``)."""
+    for candidate in ingest_steps():
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"no ingest step {name!r}")
+
+
+# -- running them ---------------------------------------------------------------------------
+
+
+def guarded(step: Step, state: DatasetState, config: PipelineConfig) -> DatasetState:
+    """Run ``step`` unless the dataset is finished; turn bad data into a rejection.
+
+    A :class:`~hstlc.errors.PermanentError` records the dataset in ``bad_data`` and
+    moves its files to ``bad_data/``; any other exception propagates (transient ones
+    are retried by the orchestration, the rest fail the dataset and leave its files).
+    """
+    if state.status != PENDING:
+        return state
+    started = time.perf_counter()
+    try:
+        new = step.run(state, config)
+    except PermanentError as error:
+        new = reject(state, config, error.reason, error.detail)
+    elapsed = time.perf_counter() - started
+    return replace(new, seconds={**new.seconds, step.name: elapsed})
+
+
+def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str) -> DatasetState:
+    """Record the refused files in ``bad_data`` and move them to ``bad_data/``.
+
+    A new delivery (files in ``ingest/``) is refused alone: a catalogued dataset of the
+    same name, and the catalogued files :func:`~hstlc.ingest.plan.complete` joined to it,
+    stay as they are.  A catalogued dataset refused on re-processing (``--force``, a
+    target run, new bad proposals) loses its catalogue rows and its individual products
+    in the same step, so nothing points at files no longer in ``filesystem/``; its group
+    is touched so that its composite is rebuilt without it.
+    """
+    layout = config.layout
+    layout.ensure("bad_data", permissions=config.permissions)
+    present = [p for p in (*state.job.files, *state.made_files) if p.exists()]
+    ingest = layout.ingest.resolve()
+    delivered = [p for p in present if p.resolve().parent == ingest]
+    files = delivered or present
+    hashes = {p.name: state.hashes.get(p.name) or sha256_file(p) for p in files}
+    key = state.group_key
+    with session_scope(engine_for(config.database_url)) as session:
+        stale = [] if delivered else forget_ingested(session, [p.name for p in files])
+        products = {Path(o.individual_path, o.individual_filename) for o in (row.output for row in stale)
+                    if o is not None and o.individual_path and o.individual_filename}
+        if stale:
+            key = key or GroupKey.of(stale[0])
+        for path in files:
+            record_bad_data(session, path.name, reason, detail=detail,
+                            path=str(layout.bad_data / path.name), sha256=hashes[path.name])
+    for product in products:
+        for made in (product, product.with_suffix(".png")):
+            made.unlink(missing_ok=True)
+    for path in files:
+        target = layout.bad_data / path.name
+        move_file(path, target, overwrite=True)
+        config.permissions.apply(target)
+    logger.warning("%s rejected (%s): %s", state.rootname, reason, detail)
+    return replace(state, status=REJECTED, reason=reason, detail=detail, group_key=key)
+
+
+def run_all(state: DatasetState, config: PipelineConfig, steps: Iterable[Step]) -> DatasetState:
+    """Run every step on one dataset (the batch mode); never raises.
+
+    A step that fails for a transient reason is retried after
+    :data:`~hstlc.errors.TRANSIENT_RETRY_DELAYS_S` (resuming at that step, not from the
+    start); any other error ends the dataset as failed, with the step and the error in
+    ``detail``, and leaves its files where they are.  A dataset an earlier attempt
+    already finished is reported done, not redone.
+    """
+    moved_away = any(not path.exists() for path in state.job.files)
+    if state.status == PENDING and moved_away and is_done(state.job, config, state.hashes):
+        return replace(state, status=DONE, detail="finished by an earlier attempt")
+    earlier = (refusal(state.job, config, state.hashes)
+               if state.status == PENDING and moved_away else None)
+    if earlier is not None:  # refused by an earlier attempt: report its reason again
+        return replace(state, status=REJECTED, reason=earlier[0], detail=earlier[1])
+    for one in steps:
+        for attempt in range(len(TRANSIENT_RETRY_DELAYS_S) + 1):
+            try:
+                state = guarded(one, state, config)
+                break
+            except Exception as error:  # the dataset's outcome, recorded in its state
+                if is_transient(error) and attempt < len(TRANSIENT_RETRY_DELAYS_S):
+                    logger.warning("%s: %s failed (%s); retrying", state.rootname, one.name, error)
+                    time.sleep(TRANSIENT_RETRY_DELAYS_S[attempt])
+                    continue
+                logger.error("%s: %s failed: %s", state.rootname, one.name, error)
+                return replace(state, status=FAILED, detail=f"{one.name}: {type(error).__name__}: {error}")
+    return finish(state)
+
+
+def finish(state: DatasetState) -> DatasetState:
+    """Mark a dataset that went through every step as done."""
+    return replace(state, status=DONE) if state.status == PENDING else state
 
 
 def process(state: DatasetState, config: PipelineConfig) -> DatasetState:
     """Every step, in order, for one dataset (batch mode)."""
-    return pipeline.run_all(state, config, INGEST_STEPS)
-
-
-__all__ = ["INGEST_STEPS", "GroupKey", "IngestPlan", "Product", "check", "convert",
-           "lightcurve", "move", "plan_ingest", "plan_target", "process", "quicklook", "record"]
+    return run_all(state, config, ingest_steps())

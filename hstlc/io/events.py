@@ -12,9 +12,8 @@ that way (compressed files, tables with a heap) are read through astropy, still 
 by block.  Blocks may be processed by two threads at once; results always come back in
 row order.
 
-The per-box accumulation of extraction lives in :mod:`hstlc.extraction.accumulate`; its names
-(:class:`Box`, :class:`Selection`, :func:`accumulate_boxes`, ...) are also available from
-this module, where they used to be.
+The per-box accumulation of extraction lives in :mod:`hstlc.extraction.accumulate`; the
+good time intervals in :mod:`hstlc.io.gti`.
 
 This is an I/O module: FITS keyword strings live here.
 """
@@ -35,8 +34,12 @@ import numpy as np
 from astropy.io import fits
 
 from hstlc.errors import MissingKeywordError, UnreadableFileError, UnsupportedProductError
+from hstlc.io.gti import read_gti
 
 logger = logging.getLogger(__name__)
+
+#: The column of event times (s since EXPSTART).
+TIME_COLUMN = "TIME"
 
 #: Rows per block: 2**16 rows of a COS corrtag are 2.5 MB, and the work arrays stay in cache.
 DEFAULT_BLOCK_ROWS = 1 << 16
@@ -93,11 +96,6 @@ class EventTable:
     def columns(self) -> tuple[str, ...]:
         """Column names, as in the file."""
         return tuple(self.dtype.names or ())
-
-    @property
-    def nbytes(self) -> int:
-        """Size of the table's rows in bytes."""
-        return self.nrows * self.dtype.itemsize
 
     def column(self, name: str) -> str:
         """The file's spelling of column ``name`` (case-insensitive).
@@ -180,7 +178,7 @@ def open_event_table(path: str | Path, extname: str = "EVENTS") -> EventTable:
                 raise UnreadableFileError(f"{path.name}: ext {extension} is not a binary table",
                                           filename=path.name)
             header, primary, info = hdu.header, hdul[0].header, hdu.fileinfo()
-            gti = _gti_of(hdul, path.name)
+            gti = read_gti(hdul, path.name)
     except (OSError, ValueError, TypeError, IndexError) as error:
         raise UnreadableFileError(f"{path.name}: cannot read as FITS ({error})",
                                   filename=path.name) from error
@@ -196,19 +194,6 @@ def open_event_table(path: str | Path, extname: str = "EVENTS") -> EventTable:
     offset = None if (compressed or not direct or info is None) else int(info["datLoc"])
     return EventTable(path, extension, header, primary, int(header["NAXIS2"]), dtype, offset,
                       scaling, gti)
-
-
-def _gti_of(hdul: fits.HDUList, filename: str) -> np.ndarray | None:
-    """The validated ``GTI`` table of an open file, or None when it has none."""
-    try:
-        data = hdul["GTI"].data
-    except KeyError:
-        return None
-    if data is None or len(data) == 0:
-        return np.zeros((0, 2))
-    gti = np.column_stack([np.asarray(data["START"], np.float64),
-                           np.asarray(data["STOP"], np.float64)])
-    return validate_gti(gti, filename)
 
 
 def _native(dtype: np.dtype) -> np.dtype:
@@ -395,56 +380,3 @@ def iter_event_blocks(
     Copy what you need to keep before asking for the next block.
     """
     yield from map_event_blocks(table, columns, lambda block: block, block_rows=block_rows)
-
-
-def read_gti(path: str | Path) -> np.ndarray | None:
-    """Good time intervals of an event file, as a sorted ``(n, 2)`` float64 array.
-
-    Returns None when the file has no ``GTI`` extension.  Intervals are validated:
-    ``START < STOP`` and no overlaps (touching intervals are merged).
-
-    Raises
-    ------
-    UnsupportedProductError
-        The GTI table is malformed (STOP <= START or overlapping intervals).
-    """
-    path = Path(path)
-    with fits.open(path, memmap=False) as hdul:
-        return _gti_of(hdul, path.name)
-
-
-def validate_gti(gti: np.ndarray, filename: str = "") -> np.ndarray:
-    """Check and normalise GTIs: sorted, ``START < STOP``, touching intervals merged.
-
-    Examples
-    --------
-    >>> validate_gti(np.array([[5.0, 8.0], [0.0, 5.0]])).tolist()
-    [[0.0, 8.0]]
-    """
-    gti = np.asarray(gti, np.float64).reshape(-1, 2)
-    gti = gti[np.argsort(gti[:, 0], kind="stable")]
-    if np.any(gti[:, 1] <= gti[:, 0]):
-        raise UnsupportedProductError(f"{filename}: a GTI has STOP <= START", filename=filename)
-    if np.any(gti[1:, 0] < gti[:-1, 1]):
-        raise UnsupportedProductError(f"{filename}: the GTIs overlap", filename=filename)
-    if len(gti) > 1:
-        touching = gti[1:, 0] == gti[:-1, 1]
-        if touching.any():
-            keep_start = np.concatenate([[True], ~touching])
-            keep_stop = np.concatenate([~touching, [True]])
-            gti = np.column_stack([gti[keep_start, 0], gti[keep_stop, 1]])
-    return gti
-
-
-# ----------------------------------------------------------------------------- moved names
-#: Names that moved to :mod:`hstlc.extraction.accumulate`, still importable from here.
-_ACCUMULATE_NAMES = frozenset({"SOURCE", "BACKGROUND", "Box", "Selection", "BoxSums",
-                               "bin_index", "accumulate_boxes", "ENGINES"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ACCUMULATE_NAMES:
-        from hstlc.extraction import accumulate
-
-        return getattr(accumulate, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

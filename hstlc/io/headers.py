@@ -1,8 +1,8 @@
 """The header values of one observation, and which files make one dataset.
 
 :class:`ObservationInfo` is what the rest of hstlc knows about a file's headers;
-the FITS keyword names live here (and in :mod:`hstlc.io.products` and
-:mod:`hstlc.io.readers`) and nowhere else.  :func:`keyword_for` gives the keyword
+the FITS keyword names live here (and in the other modules of :mod:`hstlc.io`) and
+nowhere else.  :func:`keyword_for` gives the keyword
 behind a field, for messages.
 
 Where a keyword is looked for: configuration keywords (INSTRUME, OPT_ELEM,
@@ -14,14 +14,12 @@ the two headers is the fallback.  A missing *required* keyword raises
 (``PROPOSID='abc'``) is refused the same way, since the pipeline cannot use it.
 
 :func:`group_dataset_files` sorts files into datasets by rootname from their
-names (one FUV ``_a``/``_b`` pair is one dataset; an x1d travels with it).  It is
-re-exported by :mod:`hstlc.io.readers`, where :func:`hstlc.io.readers.read_dataset`
-reads such a group.
+names (one FUV ``_a``/``_b`` pair is one dataset; an x1d travels with it).
+:class:`GroupKey` is the composite group an exposure belongs to.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -29,17 +27,19 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from astropy.io import fits
 
 from hstlc.errors import MissingKeywordError
 from hstlc.io.products import Product
+from hstlc.targets import normalize_targname
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DatasetFiles",
+    "GroupKey",
     "ObservationInfo",
     "catalogue_record",
     "group_dataset_files",
@@ -83,6 +83,14 @@ CATALOGUE_FIELDS: tuple[str, ...] = (
     "filename", "telescop", "instrume", "targname", "cal_ver", "obstype", "cenwave",
     "aperture", "detector", "opt_elem", "fppos", "rootname", "proposid", "expstart", "exptime",
 )
+
+#: The widest text each header value may have: the catalogue's column widths (the
+#: ``metadata`` table is declared with these).  A wider value is refused as a missing
+#: keyword, on every database alike (PostgreSQL would refuse the insert, SQLite not).
+TEXT_WIDTHS: dict[str, int] = {
+    "telescop": 10, "instrume": 10, "targname": 64, "cal_ver": 30, "obstype": 30,
+    "aperture": 30, "detector": 30, "opt_elem": 30, "rootname": 32,
+}
 
 _IMAGING = "IMAGING"
 
@@ -154,6 +162,45 @@ class ObservationInfo:
     product: Product
 
 
+class GroupKey(NamedTuple):
+    """The group of exposures one composite lightcurve (HLSP) is made of.
+
+    The 2016 key: INSTRUME, DETECTOR, TARGNAME (normalised, see
+    :func:`hstlc.targets.normalize_targname`), OPT_ELEM, CENWAVE and APERTURE.  Build it
+    with :meth:`of` from an :class:`ObservationInfo` or a catalogue ``metadata`` row, so
+    both give the same key.  A named tuple: it sorts, hashes, pickles, and a flow
+    parameter given as a JSON list comes back as a key.
+
+    Examples
+    --------
+    >>> key = GroupKey("COS", "FUV", "GJ436", "G130M", 1291, "PSA")
+    >>> key.label
+    'COS/FUV/GJ436/G130M/1291/PSA'
+    """
+
+    instrume: str
+    detector: str
+    targname: str
+    opt_elem: str
+    cenwave: int
+    aperture: str
+
+    @classmethod
+    def of(cls, record: Any) -> GroupKey:
+        """The key of a header (:class:`ObservationInfo`) or a catalogue ``metadata`` row.
+
+        Any object with the attributes instrume, detector, targname, opt_elem, cenwave
+        and aperture will do.
+        """
+        return cls(record.instrume, record.detector, normalize_targname(record.targname),
+                   record.opt_elem, int(record.cenwave), record.aperture)
+
+    @property
+    def label(self) -> str:
+        """``INSTRUME/DETECTOR/TARGNAME/OPT_ELEM/CENWAVE/APERTURE``, for logs and summaries."""
+        return "/".join(str(value) for value in self)
+
+
 def keyword_for(field: str) -> str:
     """The FITS keyword behind an :class:`ObservationInfo` field (``expflag`` -> ``EXPFLAG``)."""
     return KEYWORDS[field][0]
@@ -162,17 +209,6 @@ def keyword_for(field: str) -> str:
 def extension_for(field: str) -> int:
     """The extension (0 or 1) where the keyword of ``field`` is looked for first."""
     return KEYWORDS[field][1]
-
-
-@functools.cache
-def _catalogue_widths() -> dict[str, int]:
-    """Widths of the catalogue's text columns that hold header values (by field name)."""
-    from sqlalchemy import String
-
-    from hstlc.catalogue.models import Metadata
-
-    return {column.name: int(column.type.length) for column in Metadata.__table__.columns
-            if column.name in KEYWORDS and isinstance(column.type, String) and column.type.length}
 
 
 class _HeaderReader:
@@ -211,7 +247,7 @@ class _HeaderReader:
         text = None if value is None else str(value).strip()
         if required and not text:
             raise self._missing(field)
-        limit = _catalogue_widths().get(field)
+        limit = TEXT_WIDTHS.get(field)
         if text and limit is not None and len(text) > limit:
             raise self._bad(field, text, f"at most {limit} characters (the catalogue's width)")
         return text or None
@@ -257,6 +293,12 @@ def _event_rows(hdulist: fits.HDUList, product: Product) -> int:
     return int(hdulist[1].header.get("NAXIS2", 0))
 
 
+#: Text keywords every observation must have, in the order a missing one is reported.
+_REQUIRED_TEXT = ("instrume", "detector", "obsmode", "targname", "opt_elem", "aperture", "expflag")
+_OPTIONAL_TEXT = ("telescop", "cal_ver", "segment", "date_obs", "fluxtab", "tdstab")
+_OPTIONAL_NUMBER = ("ra_targ", "dec_targ", "equinox", "expend")
+
+
 def read_observation_info(hdulist: fits.HDUList, filename: str,
                           product: Product) -> ObservationInfo:
     """Read the header values of an open file into an :class:`ObservationInfo`.
@@ -288,35 +330,22 @@ def read_observation_info(hdulist: fits.HDUList, filename: str,
     expstart = r.number("expstart", required=True)
     proposid = r.integer("proposid", required=True)
     assert exptime is not None and expstart is not None and proposid is not None
+    values: dict[str, Any] = {field: str(r.text(field, required=True)) for field in _REQUIRED_TEXT}
+    values.update({field: r.text(field) for field in _OPTIONAL_TEXT})
+    values.update({field: r.number(field) for field in _OPTIONAL_NUMBER})
     return ObservationInfo(
         filename=filename,
         rootname=_rootname(r, filename),
-        telescop=r.text("telescop"),
-        instrume=str(r.text("instrume", required=True)),
-        detector=str(r.text("detector", required=True)),
-        obsmode=str(r.text("obsmode", required=True)),
         obstype=obstype,
-        targname=str(r.text("targname", required=True)),
-        ra_targ=r.number("ra_targ"),
-        dec_targ=r.number("dec_targ"),
-        equinox=r.number("equinox"),
         proposid=proposid,
-        opt_elem=str(r.text("opt_elem", required=True)),
         cenwave=cenwave,
-        aperture=str(r.text("aperture", required=True)),
-        cal_ver=r.text("cal_ver"),
-        fppos=r.integer("fppos"),
-        segment=r.text("segment"),
-        expflag=str(r.text("expflag", required=True)),
         exptime=exptime,
         expstart=expstart,
-        expend=r.number("expend"),
-        date_obs=r.text("date_obs"),
+        fppos=r.integer("fppos"),
         sdqflags=r.integer("sdqflags"),
-        fluxtab=r.text("fluxtab"),
-        tdstab=r.text("tdstab"),
         nevents=_event_rows(hdulist, product),
         product=product,
+        **values,
     )
 
 

@@ -13,7 +13,7 @@
   order), NPIX, FLUXCAL (+FLUXFILE), DROPBINS and the inputs (``INFILEnn``/``INSHAnn``);
 * ext 2 ``GTI`` -- the good time intervals used (START, STOP, seconds since EXPSTART).
 
-Files are written atomically (temporary name in the same folder, then ``os.replace``);
+Files are written atomically (:func:`hstlc.io.fits_writer.write_fits`);
 ``astropy.table.Table.read`` reads them, :func:`read_lightcurve` gives a :class:`Lightcurve`.
 """
 
@@ -30,9 +30,9 @@ import astropy
 import numpy as np
 from astropy.io import fits
 
-import hstlc
+from hstlc._version import __version__
 from hstlc.errors import UnreadableFileError
-from hstlc.fs import atomic_path
+from hstlc.io.fits_writer import write_fits
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ MAX_INPUT_CARDS = 99
 
 def software_cards() -> list[tuple[str, Any, str]]:
     """Versions of hstlc, numpy and astropy and the creation date."""
-    return [("LC_VER", hstlc.__version__, "hstlc version"),
+    return [("LC_VER", __version__, "hstlc version"),
             ("NP_VER", np.__version__, "numpy version"),
             ("AP_VER", astropy.__version__, "astropy version"),
             ("GEN_DATE", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
@@ -265,16 +265,6 @@ def gti_hdu(gti: Any) -> fits.BinTableHDU:
          fits.Column(name="STOP", format="D", unit="s", array=gti[:, 1])], name="GTI")
 
 
-def write_hdus(hdus: list[Any], path: str | Path, overwrite: bool = True) -> Path:
-    """Write an HDU list atomically: a temporary file beside ``path``, then a rename."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; not overwriting it")
-    with atomic_path(path) as temporary:
-        fits.HDUList(hdus).writeto(temporary, checksum=True)
-    return path
-
-
 def write_lightcurve(lc: Lightcurve, path: str | Path, overwrite: bool = True) -> Path:
     """Write ``lc`` as a ``_curve.fits`` file (see the module docstring); returns the path."""
     meta = lc.meta
@@ -288,7 +278,7 @@ def write_lightcurve(lc: Lightcurve, path: str | Path, overwrite: bool = True) -
     for line in DEFINITIONS:
         table.header.add_comment(line)
     hdus = [primary, table] + ([gti_hdu(meta["gti"])] if meta.get("gti") is not None else [])
-    return write_hdus(hdus, path, overwrite)
+    return write_fits(hdus, path, overwrite=overwrite)
 
 
 def _meta_from_headers(primary: fits.Header, header: fits.Header) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 The pattern follows lightkurve's ``detect_filetype``: one function looks at the
 primary header (INSTRUME, DETECTOR, OBSMODE, SEGMENT) and at the columns of
-extension 1, and names the :class:`Product`; one small reader per product
-(:mod:`hstlc.io.readers`) then reads it.  File names are used only as a fallback
+extension 1, and names the :class:`Product`; the rest of hstlc decides by it how to
+read the file.  File names are used only as a fallback
 for the COS FUV segment letter, and in messages.
 
 Detection order (the first rule that decides wins):
@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Product",
-    "detect_file",
     "detect_product",
     "fuv_segment_letter",
     "open_fits",
@@ -385,15 +384,3 @@ def detect_product(hdulist: fits.HDUList, filename: str) -> Product:
         f"or an x1d spectrum{hint}",
         filename=filename,
     )
-
-
-def detect_file(path: str | os.PathLike[str]) -> Product:
-    """Open a file and name its :class:`Product` (see :func:`detect_product`).
-
-    Raises
-    ------
-    UnreadableFileError, UnsupportedProductError, MissingKeywordError
-    """
-    path = Path(path)
-    with open_fits(path) as hdulist:
-        return detect_product(hdulist, path.name)
