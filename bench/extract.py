@@ -6,7 +6,7 @@ Run from the project root::
     python bench/extract.py --events 2000000 --repeat 5
 
 It writes (once; reused afterwards) a synthetic COS FUV ``corrtag_a``/``corrtag_b``
-pair + x1d (:func:`hstlc.testing.synthetic.build_cos_fuv_pair`) with ``--events`` events in total
+pair + x1d (:func:`hstlc.testing.build_cos_fuv_pair`) with ``--events`` events in total
 (10^7: about 390 MB) under ``bench/results/extract_data/``, then measures, each in a fresh subprocess so that
 timings exclude imports and peak memories do not mix:
 
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k for k in KINDS if not (args.skip_legacy and k == "legacy")]
     compilation = compile_seconds(paths)
     run_child("floor", paths)  # warm the page cache
-    run_child("ours", paths)  # and numba's cache beside hstlc/kernels.py
+    run_child("ours", paths)  # and numba's cache beside hstlc/extraction/kernel.py
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     for _ in range(args.repeat):
         for kind in kinds:

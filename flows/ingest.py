@@ -44,12 +44,12 @@ def fan_out(states: list[DatasetState], config: PipelineConfig, size: int) -> di
             process_batch.submit(batch, config, batch_len=len(batch)): [s.rootname for s in batch]
             for batch in batches
         }
-    checked = check_quality.map(states, unmapped(config))
-    converted = convert_stis.map(checked, unmapped(config))
-    curves = make_lightcurve.map(converted, unmapped(config))
-    looks = make_quicklook.map(curves, unmapped(config))
-    recorded = record_metadata.map(looks, unmapped(config))
-    moved = move_files.map(recorded, unmapped(config))
+    checked = check_quality.map(unmapped("check"), states, unmapped(config))
+    converted = convert_stis.map(unmapped("convert"), checked, unmapped(config))
+    curves = make_lightcurve.map(unmapped("lightcurve"), converted, unmapped(config))
+    looks = make_quicklook.map(unmapped("quicklook"), curves, unmapped(config))
+    recorded = record_metadata.map(unmapped("record"), looks, unmapped(config))
+    moved = move_files.map(unmapped("move"), recorded, unmapped(config))
     chains = zip(checked, converted, curves, looks, recorded, moved, states, strict=True)
     return {chain[5]: [chain[6].rootname, *chain[:5]] for chain in chains}
 

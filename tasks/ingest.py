@@ -30,34 +30,19 @@ def plan_target(config: PipelineConfig, target: str) -> IngestPlan:
     return plan.plan_target(config, target)
 
 
-@task(name="quality-check", task_run_name="check-{state.rootname}", **RETRY_OPTIONS)
-def check_quality(state: DatasetState, config: PipelineConfig) -> DatasetState:
-    return steps.guarded(steps.step_named("check"), state, config)
+@task(name="ingest-step", task_run_name="{step}-{state.rootname}", **RETRY_OPTIONS)
+def ingest_step(step: str, state: DatasetState, config: PipelineConfig) -> DatasetState:
+    """Run the ingest step called ``step`` (``check`` ... ``move``) on one dataset."""
+    return steps.run_step(step, state, config)
 
 
-@task(name="stis-corrtag", task_run_name="corrtag-{state.rootname}", **RETRY_OPTIONS)
-def convert_stis(state: DatasetState, config: PipelineConfig) -> DatasetState:
-    return steps.guarded(steps.step_named("convert"), state, config)
-
-
-@task(name="lightcurve", task_run_name="lightcurve-{state.rootname}", **RETRY_OPTIONS)
-def make_lightcurve(state: DatasetState, config: PipelineConfig) -> DatasetState:
-    return steps.guarded(steps.step_named("lightcurve"), state, config)
-
-
-@task(name="quicklook", task_run_name="quicklook-{state.rootname}", **RETRY_OPTIONS)
-def make_quicklook(state: DatasetState, config: PipelineConfig) -> DatasetState:
-    return steps.guarded(steps.step_named("quicklook"), state, config)
-
-
-@task(name="metadata-upsert", task_run_name="metadata-{state.rootname}", **RETRY_OPTIONS)
-def record_metadata(state: DatasetState, config: PipelineConfig) -> DatasetState:
-    return steps.guarded(steps.step_named("record"), state, config)
-
-
-@task(name="file-move", task_run_name="move-{state.rootname}", **RETRY_OPTIONS)
-def move_files(state: DatasetState, config: PipelineConfig) -> DatasetState:
-    return steps.finish(steps.guarded(steps.step_named("move"), state, config))
+# The per-dataset tasks, each under its own name in the UI; the flow passes the step.
+check_quality = ingest_step.with_options(name="quality-check")
+convert_stis = ingest_step.with_options(name="stis-corrtag")
+make_lightcurve = ingest_step.with_options(name="lightcurve")
+make_quicklook = ingest_step.with_options(name="quicklook")
+record_metadata = ingest_step.with_options(name="metadata-upsert")
+move_files = ingest_step.with_options(name="file-move")
 
 
 @task(name="ingest-batch", task_run_name="batch-{states[0].rootname}+{batch_len}", **RETRY_OPTIONS)

@@ -7,6 +7,7 @@ import hashlib
 import io
 import time
 import warnings
+from dataclasses import astuple
 from pathlib import Path
 
 import builders as b
@@ -554,9 +555,8 @@ def test_stis_tag_and_x1d(tmp_path: Path, mode: str, detector: str, n_rows: int)
             order = truth.orders[int(row["SPORDER"])]
             assert np.allclose([row[k] for k in ("A2CENTER", "EXTRSIZE", "BK1SIZE", "BK2SIZE",
                                                  "BK1OFFST", "BK2OFFST")],
-                               [order.a2center, order.extrsize, order.bk1size, order.bk2size,
-                                order.bk1offst, order.bk2offst])
-            assert np.allclose(row["EXTRLOCY"], order.a2center + 1.5)
+                               astuple(order.geometry)[:6])
+            assert np.allclose(row["EXTRLOCY"], order.geometry.a2center + 1.5)
             assert np.allclose(row["WAVELENGTH"], order.wavelength)
             assert np.allclose(row["NET"], order.source_rate * order.source_pmf, rtol=1e-5)
             assert np.allclose(row["NET"] / row["FLUX"], order.sensitivity, rtol=1e-5)
@@ -570,7 +570,7 @@ def test_stis_tag_and_x1d(tmp_path: Path, mode: str, detector: str, n_rows: int)
         assert np.all(truth.component[mine] > 0)
         assert np.count_nonzero(truth.component[mine] == b.FLARE) == order.n_flare
         row = a2[mine] / 2.0
-        assert np.all(np.abs(row - (order.a2center + truth.shifta2)) <= order.extrsize / 2)
+        assert np.all(np.abs(row - (order.geometry.a2center + truth.shifta2)) <= order.geometry.extrsize / 2)
         src = mine & (truth.component == b.SOURCE)
         assert src.sum() == order.n_source
         assert _within(order.n_source, order.source_rate * truth.live_time)

@@ -396,7 +396,7 @@ def test_stis_background_and_flux(stis, mode):
     built, _, lc = stis[mode]
     truth = built["truth"]
     assert lc.meta["instrument"] == "STIS" and lc.meta["fluxcal"] == "X1D"
-    expected = sum(truth.background_rate * o.extrsize * truth.live_time
+    expected = sum(truth.background_rate * o.geometry.extrsize * truth.live_time
                    * np.mean(_in_band(o.wavelength, lc)) for o in truth.orders.values())
     value, sigma = _background_estimate(lc)
     assert abs(value - expected) < 3 * sigma, (value, expected, sigma)
@@ -407,9 +407,9 @@ def test_stis_boxes_come_from_the_x1d(stis):
     built, _, lc = stis["first_order"]
     order = built["truth"].orders[1]
     source = next(x for x in lc.meta["boxes"] if x["role"] == "source")
-    centre = 2 * (order.a2center + 1.7)  # high-res rows; SHIFTA2 = 1.7
-    assert source["y0"] == pytest.approx(centre - order.extrsize, abs=1e-4)
-    assert source["y1"] == pytest.approx(centre + order.extrsize, abs=1e-4)
+    centre = 2 * (order.geometry.a2center + 1.7)  # high-res rows; SHIFTA2 = 1.7
+    assert source["y0"] == pytest.approx(centre - order.geometry.extrsize, abs=1e-4)
+    assert source["y1"] == pytest.approx(centre + order.geometry.extrsize, abs=1e-4)
     assert source["y1"] - source["y0"] < 2048  # not the whole detector
 
 

@@ -179,6 +179,16 @@ def step_named(name: str) -> Step:
 # -- running them ---------------------------------------------------------------------------
 
 
+def run_step(name: str, state: DatasetState, config: PipelineConfig) -> DatasetState:
+    """Run the step called ``name`` on one dataset (one Prefect task each).
+
+    As :func:`guarded`; after the last step the dataset is marked done.
+    """
+    ordered = ingest_steps()
+    state = guarded(step_named(name), state, config)
+    return finish(state) if name == ordered[-1].name else state
+
+
 def guarded(step: Step, state: DatasetState, config: PipelineConfig) -> DatasetState:
     """Run ``step`` unless the dataset is finished; turn bad data into a rejection.
 

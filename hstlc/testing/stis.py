@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
 from astropy.time import Time
 
+from hstlc.io.x1d import GEOMETRY_COLUMNS, OrderGeometry
 from hstlc.testing.draws import (
     Exposure,
     Transform,
@@ -185,15 +186,15 @@ def _x1d_hdu(orders: Sequence[OrderTruth], shifta2: float, bkg_rate: float,
     rows: dict[str, list[Any]] = {}
     for o in orders:
         net = o.source_rate * o.source_pmf
-        bkg = np.full(1024, bkg_rate * o.extrsize / 1024)
+        bkg = np.full(1024, bkg_rate * o.geometry.extrsize / 1024)
         net_err = rate_error(net + bkg, exptime)
         values = {"SPORDER": o.sporder, "NELEM": 1024, "WAVELENGTH": o.wavelength,
                   "GROSS": net + bkg, "BACKGROUND": bkg, "NET": net,
                   "FLUX": to_flux(net, o.sensitivity), "ERROR": to_flux(net_err, o.sensitivity),
-                  "NET_ERROR": net_err, "DQ": np.zeros(1024), "A2CENTER": o.a2center,
-                  "EXTRSIZE": o.extrsize, "MAXSRCH": 0, "BK1SIZE": o.bk1size,
-                  "BK2SIZE": o.bk2size, "BK1OFFST": o.bk1offst, "BK2OFFST": o.bk2offst,
-                  "EXTRLOCY": np.full(1024, o.a2center + shifta2), "OFFSET": 0.0}
+                  "NET_ERROR": net_err, "DQ": np.zeros(1024), "MAXSRCH": 0,
+                  "EXTRLOCY": np.full(1024, o.geometry.a2center + shifta2), "OFFSET": 0.0}
+        values.update(zip(GEOMETRY_COLUMNS, astuple(o.geometry)[: len(GEOMETRY_COLUMNS)],
+                          strict=True))
         for key, value in values.items():
             rows.setdefault(key, []).append(value)
     columns = [("SPORDER", ">i2", ""), ("NELEM", ">i2", ""), ("WAVELENGTH", ">f8", "Angstroms"),
@@ -234,7 +235,8 @@ def _draw(rng: np.random.Generator, exposure: Exposure, geometry: list[tuple[Any
             pmf = column_pmf(1024)
             x: np.ndarray = 2 * sample_pmf(rng, pmf, n) + rng.integers(0, 2, n)
             y: np.ndarray = 2 * (a2c + shifta2) + truncated_normal(rng, n, extr / 2.5, extr - 1.5)
-            orders[sporder] = OrderTruth(sporder, a2c, extr, bk1s, bk2s, bk1o, bk2o, wave,
+            orders[sporder] = OrderTruth(sporder, OrderGeometry(a2c, extr, bk1s, bk2s, bk1o, bk2o),
+                                         wave,
                                          sensitivity(rate, pmf, flat_flux), pmf, rate,
                                          int(np.count_nonzero(comp == SOURCE)),
                                          int(flare_split[k]))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hstlc.io.x1d import OrderGeometry
+
 BACKGROUND, SOURCE, FLARE = 0, 1, 2
 """Component labels of a written event (``truth.component``)."""
 
@@ -139,15 +141,14 @@ class CosTruth:
 
 @dataclass(frozen=True)
 class OrderTruth:
-    """One STIS spectral order as written to the x1d (LOW-RES pixels, 0-based)."""
+    """One STIS spectral order as written to the x1d (LOW-RES pixels, 0-based).
+
+    ``geometry`` holds the x1d's A2CENTER, EXTRSIZE, BKnSIZE and BKnOFFST (SHIFTA2 is the
+    exposure's, :attr:`StisTruth.shifta2`).
+    """
 
     sporder: int
-    a2center: float
-    extrsize: float
-    bk1size: float
-    bk2size: float
-    bk1offst: float
-    bk2offst: float
+    geometry: OrderGeometry
     wavelength: np.ndarray
     sensitivity: np.ndarray
     source_pmf: np.ndarray
