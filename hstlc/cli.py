@@ -2,7 +2,9 @@
 
 Every command logs to ``logs/<command>-<UTC timestamp>.log`` and to stderr, starting
 with the versions of Python, numpy, astropy, SQLAlchemy and hstlc.  An invalid
-setting prints one line naming the key, the value and what is expected.
+setting prints one line naming the key, the value and what is expected; an error that
+ends a command always reaches the terminal, once.  Exit codes: :data:`EXIT_OK`,
+:data:`EXIT_FAILED`, :data:`EXIT_USAGE`, :data:`EXIT_BUSY`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ logger = logging.getLogger("hstlc.cli")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
+#: Exit codes of every hstlc command (documented in README and docs/RELIABILITY.md).
 EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_FAILED = 1  # a dataset or a composite failed, or an error ended the command
+EXIT_USAGE = 2  # an invalid setting or argument
+EXIT_BUSY = 3  # another run holds the home: nothing was done
+
+
+class RunInProgressError(HstlcError):
+    """Another hstlc run holds the home's run lock; this one did nothing."""
 
 
 # -- handlers -----------------------------------------------------------------------------
@@ -225,6 +233,9 @@ def run(args: argparse.Namespace, command_name: str | None = None) -> int:
         logger.debug("log file %s", path)
     try:
         return int(args.handler(args, settings))
+    except RunInProgressError as error:
+        logger.error("%s", error)
+        return EXIT_BUSY
     except ConfigurationError as error:
         _print_error(error)
         return EXIT_USAGE

@@ -52,6 +52,9 @@ OTHER_ENV = frozenset({CONFIG_ENV, "HSTLC_DEMO_DATA", "HSTLC_REAL_DATA"})
 
 logger = logging.getLogger(__name__)
 DEFAULT_CONFIG_FILE = "hstlc.yaml"
+#: Longest time span (s) of one exposure's EXPTIME, GTIs or event times: 3 days.  No HST
+#: TIME-TAG exposure comes near it; a file beyond it is refused before any time grid is made.
+DEFAULT_MAX_TIME_SPAN_S = 259_200.0
 
 #: Folder keys and their default name under ``home_dir``.
 FOLDERS: dict[str, str] = {
@@ -130,6 +133,11 @@ class Settings(BaseSettings):
     lightcurve_step: float = Field(2.0, gt=0, description="Lightcurve bin step in seconds.")
     bad_proposals: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="Proposal IDs whose data are refused (Bad Proposal)."
+    )
+    max_time_span_s: float = Field(
+        DEFAULT_MAX_TIME_SPAN_S, gt=0,
+        description="Longest EXPTIME, GTI span or event-time range (s) of one exposure; "
+                    "longer files are refused as 'Time span too long'.",
     )
     workers: int = Field(4, ge=1, le=256, description="Parallel workers for per-file tasks.")
     task_runner: Literal["threads", "dask"] = Field(

@@ -24,6 +24,11 @@ SHORT_EXPOSURE = "Short Exposure"
 UNREADABLE_FILE = "Unreadable file"
 UNSUPPORTED_PRODUCT = "Unsupported product"
 MISSING_KEYWORD = "Missing keyword"
+CORRUPT_EVENTS = "Corrupt events"
+NAME_MISMATCH = "Name mismatch"
+SYMBOLIC_LINK = "Symbolic link"
+LONG_TIME_SPAN = "Time span too long"
+NO_SOURCE_EVENTS = "No source events"
 
 BAD_DATA_REASONS: tuple[str, ...] = (
     BAD_EXPFLAG,
@@ -35,6 +40,11 @@ BAD_DATA_REASONS: tuple[str, ...] = (
     UNREADABLE_FILE,
     UNSUPPORTED_PRODUCT,
     MISSING_KEYWORD,
+    CORRUPT_EVENTS,
+    NAME_MISMATCH,
+    SYMBOLIC_LINK,
+    LONG_TIME_SPAN,
+    NO_SOURCE_EVENTS,
 )
 
 

@@ -157,6 +157,9 @@ class Permissions:
     def apply(self, path: Path) -> None:
         """Set the mode (and group, when it exists) of ``path``."""
         path = Path(path)
+        if path.is_symlink():  # chmod and chown would change the link's target
+            logger.debug("%s is a symbolic link: its permissions are left alone", path)
+            return
         mode = self.mode if path.is_dir() else self.mode & 0o666
         try:
             os.chmod(path, mode)
@@ -236,6 +239,31 @@ def run_lock(home: Path, *, wait_s: float = 0.0, poll_s: float = 5.0) -> Iterato
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def content_digest(path: Path) -> str:
+    """The sha256 of a file's bytes; of a symbolic link, the sha256 of the path it holds.
+
+    A link is never followed: what it points at may lie outside every hstlc folder, may
+    not exist, or may be a folder.
+    """
+    path = Path(path)
+    if path.is_symlink():
+        return hashlib.sha256(os.fsencode(os.readlink(path))).hexdigest()
+    return sha256_file(path)
+
+
+def refused_destination(folder: Path, name: str, sha256: str) -> Path:
+    """Where a refused file called ``name`` with content ``sha256`` goes in ``folder``.
+
+    ``folder/<name>`` when free or holding this very content; else ``<name>.<8 hex>``
+    (then the full 64 hex) of the sha256, so that a refusal never replaces another.
+    """
+    for candidate in (name, f"{name}.{sha256[:_HASH_CHARS]}", f"{name}.{sha256}"):
+        path = Path(folder) / candidate
+        if not os.path.lexists(path) or content_digest(path) == sha256:
+            return path
+    raise FileExistsError(f"{folder}: {name} and its content-named copies hold other content")
+
+
 def sha256_file(path: Path, block: int = 1 << 22) -> str:
     """The sha256 of a file's bytes, as 64 hex digits."""
     digest = hashlib.sha256()
@@ -259,12 +287,12 @@ def atomic_path(final: Path) -> Iterator[Path]:
         yield temporary
         os.replace(temporary, final)
     finally:
-        if temporary.exists():
+        if os.path.lexists(temporary):
             temporary.unlink()
 
 
 def move_file(source: Path, destination: Path, *, overwrite: bool = False) -> Path:
-    """Move a file without ever losing it.
+    """Move a file (or a symbolic link, as a link) without ever losing it.
 
     Within one file system this is an atomic rename.  Across file systems the file is
     copied to a temporary name beside the destination, flushed, renamed into place,
@@ -272,9 +300,10 @@ def move_file(source: Path, destination: Path, *, overwrite: bool = False) -> Pa
     ``overwrite`` is given (then it is replaced atomically, never deleted first).
     """
     source, destination = Path(source), Path(destination)
-    if not source.is_file():
+    link = source.is_symlink()
+    if not (link or source.is_file()):
         raise FileNotFoundError(f"{source}: no such file to move")
-    if destination.exists() and not overwrite:
+    if os.path.lexists(destination) and not overwrite:
         raise FileExistsError(f"{destination} exists; not overwriting it with {source}")
     destination.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -284,8 +313,11 @@ def move_file(source: Path, destination: Path, *, overwrite: bool = False) -> Pa
         if error.errno != errno.EXDEV:  # source and destination on different file systems
             raise
     with atomic_path(destination) as temporary:
-        shutil.copy2(source, temporary)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
+        if link:  # the link itself, never what it points at
+            os.symlink(os.readlink(source), temporary)
+        else:
+            shutil.copy2(source, temporary)
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
     source.unlink()
     return destination

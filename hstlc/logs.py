@@ -16,6 +16,8 @@ import sqlalchemy
 from hstlc._version import __version__
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+#: An error on the terminal, as the command line prints its other errors.
+TERMINAL_FORMAT = "hstlc: %(message)s"
 
 
 def versions() -> dict[str, str]:
@@ -34,8 +36,9 @@ def setup_command_logging(
 ) -> Path:
     """Log the ``hstlc`` logger to ``log_dir/<command>-<UTC timestamp>.log`` and stderr.
 
-    ``stderr="first"`` writes only the versions line to stderr, for commands whose later
-    records another handler (Prefect's console) already shows; ``False``: none.
+    ``stderr="first"`` writes the versions line to stderr, then only the errors that no
+    other handler (Prefect's console, once Prefect is imported) shows on the terminal:
+    an error that ends the command is never only in the file.  ``False``: none.
     The first record lists the versions of Python, numpy, astropy, SQLAlchemy and hstlc.
     Returns the log file's path.
     """
@@ -61,8 +64,40 @@ def setup_command_logging(
     text = ", ".join(f"{name} {value}" for name, value in versions().items())
     logger.info("%s started; versions: %s", command, text)
     if stderr == "first":
-        logger.removeHandler(stream_handler)
+        stream_handler.setFormatter(logging.Formatter(TERMINAL_FORMAT))
+        stream_handler.addFilter(_UnseenErrors(stream_handler))
     return path
+
+
+class _UnseenErrors(logging.Filter):
+    """Pass errors that no other handler writes to the terminal (stderr or stdout)."""
+
+    def __init__(self, own: logging.Handler) -> None:
+        super().__init__()
+        self._own = own
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return False
+        return not any(_on_terminal(handler) for handler in _handlers_of(record.name)
+                       if handler is not self._own)
+
+
+def _handlers_of(name: str) -> list[logging.Handler]:
+    """The handlers a record of logger ``name`` reaches (following propagation)."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logging.getLogger(name)
+    while current is not None:
+        handlers.extend(current.handlers)
+        current = current.parent if current.propagate else None
+    return handlers
+
+
+def _on_terminal(handler: logging.Handler) -> bool:
+    if isinstance(handler, logging.FileHandler) or not isinstance(handler, logging.StreamHandler):
+        return False
+    terminals = (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    return any(handler.stream is stream for stream in terminals if stream is not None)
 
 
 def _utc_converter(timestamp: float | None) -> time.struct_time:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from types import SimpleNamespace
 
 import builders as b
 import numpy as np
@@ -163,8 +165,27 @@ def test_stack_orders_members_by_expstart_and_numbers_them():
 
 def test_file_names_are_safe():
     key = GroupKey("STIS", "FUV-MAMA", "HD 12_34/b", "E140M", 1425, "0.2X0.2")
-    assert hlsp_filename(key) == "hlsp_hstlc_hst_stis-fuv-mama_hd-12-34-b_e140m_1425_0.2x0.2_v1_sci.fits"
+    assert hlsp_filename(key) == (
+        f"hlsp_hstlc_hst_stis-fuv-mama_hd-12-34-b-{sha8('HD 12_34/b')}_e140m_1425_0.2x0.2_v1_sci.fits")
     assert "/" not in safe_name("../..") and safe_name("") == "none"
+    # an already-safe name keeps its 2016 file name
+    gj436 = GroupKey("COS", "FUV", "GJ436", "G130M", 1291, "PSA")
+    assert hlsp_filename(gj436) == "hlsp_hstlc_hst_cos-fuv_gj436_g130m_1291_psa_v1_sci.fits"
+
+
+@pytest.mark.parametrize("names", [("../x", "X"), ("a/b", "a:b"), ("A/B", "A:B"), ("", "NONE"),
+                                   ("/X", "X")])
+def test_two_targets_never_share_a_composite_file(names):
+    """Target names that safe_name maps to one text still give two file names."""
+    keys = [GroupKey.of(SimpleNamespace(instrume="COS", detector="FUV", targname=name,
+                                        opt_elem="G130M", cenwave=1291, aperture="PSA"))
+            for name in names]
+    assert keys[0] != keys[1]
+    assert hlsp_filename(keys[0]) != hlsp_filename(keys[1])
+
+
+def sha8(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def test_real_gj436_composite(real_data, tmp_path):

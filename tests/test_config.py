@@ -161,3 +161,15 @@ def test_product_folders_may_not_hold_inputs(home, monkeypatch, key, value):
     monkeypatch.setenv(key, value.format(home=home))
     with pytest.raises(ConfigurationError, match="must not lie inside"):
         load_settings()
+
+
+def test_max_time_span_from_the_environment(home, monkeypatch):
+    from hstlc.config import DEFAULT_MAX_TIME_SPAN_S, Settings
+
+    assert load_settings().max_time_span_s == DEFAULT_MAX_TIME_SPAN_S == 259_200.0
+    assert "Time span too long" in (Settings.model_fields["max_time_span_s"].description or "")
+    monkeypatch.setenv("HSTLC_MAX_TIME_SPAN_S", "86400")
+    assert load_settings().max_time_span_s == 86_400.0
+    monkeypatch.setenv("HSTLC_MAX_TIME_SPAN_S", "0")
+    with pytest.raises(ConfigurationError, match="max_time_span_s"):
+        load_settings()

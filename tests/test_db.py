@@ -18,8 +18,9 @@ from hstlc.catalogue.queries import (
     group_rows,
     ingested_folders,
     refusals,
+    refusals_of,
 )
-from hstlc.catalogue.store import forget_ingested, record_bad_data, upsert_metadata, upsert_output
+from hstlc.catalogue.store import record_bad_data, upsert_metadata, upsert_output
 from hstlc.errors import BAD_DATA_REASONS
 from hstlc.io.headers import GroupKey
 
@@ -181,16 +182,60 @@ def test_groups_are_distinct_keys_of_event_files_with_names_normalised(engine):
         assert group_rows(session, gj436._replace(targname="NOSUCHSTAR")) == []
 
 
-def test_forgetting_ingested_files_takes_their_outputs_rows(engine):
+def test_deleting_a_metadata_row_takes_its_outputs_row(engine):
     with session_scope(engine) as session:
         first = upsert_metadata(session, metadata_record())
         upsert_output(session, first, individual_path="/o", individual_filename="x_curve.fits")
         upsert_metadata(session, metadata_record("ld9m10ujq_x1d.fits"))
     with session_scope(engine) as session:
-        forgotten = forget_ingested(session, ["ld9m10ujq_corrtag_a.fits", "unknown.fits"])
-        assert [(row.filename, row.output.individual_filename) for row in forgotten] == [
-            ("ld9m10ujq_corrtag_a.fits", "x_curve.fits")]
-        assert forget_ingested(session, []) == []
+        row = session.scalars(select(Metadata).where(
+            Metadata.filename == "ld9m10ujq_corrtag_a.fits")).one()
+        assert row.output is not None and row.output.individual_filename == "x_curve.fits"
+        session.delete(row)
     with session_scope(engine) as session:
         assert session.scalars(select(Outputs)).all() == []
         assert [row.filename for row in session.scalars(select(Metadata))] == ["ld9m10ujq_x1d.fits"]
+
+
+def test_bad_data_keeps_one_row_per_name_and_content(engine):
+    """A name refused twice with other content keeps both rows; the same content, one."""
+    with session_scope(engine) as session:
+        first = record_bad_data(session, "x.fits", "No events", path="/b/x.fits", sha256="1" * 64)
+        second = record_bad_data(session, "x.fits", "Bad EXPFLAG", path="/b/x.fits.22222222",
+                                 sha256="2" * 64)
+        again = record_bad_data(session, "x.fits", "Name mismatch", path="/b/x.fits",
+                                sha256="1" * 64)
+    assert first == again != second
+    with session_scope(engine) as session:
+        rows = session.scalars(select(BadData).order_by(BadData.id)).all()
+        assert [(r.reason, r.path) for r in rows] == [("Name mismatch", "/b/x.fits"),
+                                                      ("Bad EXPFLAG", "/b/x.fits.22222222")]
+        assert refusals(session, ["x.fits"])["x.fits"].sha256 == "2" * 64
+        assert refusals_of(session, {"x.fits": "1" * 64})["x.fits"].path == "/b/x.fits"
+        assert refusals_of(session, {"x.fits": "3" * 64}) == {}
+
+
+def test_upgrade_from_0001_keeps_the_bad_data_rows(database_url):
+    """Revision 0002 recreates bad_data (SQLite) or alters it (PostgreSQL) without loss."""
+    engine = create_catalogue_engine(database_url)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as connection:
+            for name, reason, sha in (("a.fits", "No events", "a" * 64),
+                                      ("b.fits", "Missing keyword", None)):
+                connection.execute(text(
+                    "INSERT INTO bad_data (filename, ingest_date, reason, detail, path, sha256) "
+                    "VALUES (:name, '2026-01-01', :reason, :name, :path, :sha)"),
+                    {"name": name, "reason": reason, "path": f"/b/{name}", "sha": sha})
+        assert upgrade(engine) == ("0001", head_revision())
+        check(engine)
+        with session_scope(engine) as session:
+            rows = session.scalars(select(BadData).order_by(BadData.filename)).all()
+            assert [(r.filename, r.reason, r.detail, r.path, r.sha256) for r in rows] == [
+                ("a.fits", "No events", "a.fits", "/b/a.fits", "a" * 64),
+                ("b.fits", "Missing keyword", "b.fits", "/b/b.fits", None)]
+            record_bad_data(session, "a.fits", "Symbolic link", sha256="c" * 64)
+        with session_scope(engine) as session:
+            assert len(session.scalars(select(BadData)).all()) == 3
+    finally:
+        engine.dispose()

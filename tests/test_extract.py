@@ -552,3 +552,63 @@ def test_known_checksums_are_reused(flare_pair, flare_lc):
     assert lc.meta["input_sha256"][flare_pair["x1d"].name] == flare_lc.meta["input_sha256"][
         flare_pair["x1d"].name]
     assert extract_lightcurve(flare_pair["corrtag_a"], checksums=False).meta["input_sha256"] == {}
+
+
+def test_no_source_events_in_any_bin_is_refused(tmp_path):
+    from hstlc.errors import NO_SOURCE_EVENTS, QualityError
+
+    files = b.build_cos_fuv_pair(tmp_path, seed=3, exptime=200.0, segments=("A",))
+    path = files["corrtag_a"]
+    with fits.open(path, mode="update") as hdulist:
+        header = hdulist["EVENTS"].header
+        events = hdulist["EVENTS"].data
+        events["YCORR"][:] = header["B_BKG1_A"]  # every event in a background box
+    with pytest.raises(QualityError) as info:
+        extract_lightcurve(path)
+    assert info.value.reason == NO_SOURCE_EVENTS and info.value.filename == path.name
+    assert info.value.detail.startswith(f"{path.name}: ") and "source" in info.value.detail
+
+
+def test_a_time_grid_beyond_any_exposure_is_refused_before_allocating(tmp_path):
+    from hstlc.errors import LONG_TIME_SPAN, QualityError
+
+    path = b.build_cos_fuv_pair(tmp_path, seed=4, exptime=200.0, segments=("A",))["corrtag_a"]
+    with fits.open(path, mode="update") as hdulist:
+        hdulist["GTI"].data["STOP"][-1] = 1e7  # 5e6 bins of 2 s
+    with pytest.raises(QualityError) as info:
+        extract_lightcurve(path, checksums=False)
+    assert info.value.reason == LONG_TIME_SPAN and info.value.filename == path.name
+    assert "the time grid spans" in info.value.detail
+    with pytest.raises(QualityError, match="EXPTIME spans"):
+        extract_lightcurve(path, checksums=False, max_time_span_s=100.0)
+
+
+def test_an_empty_segment_keyword_takes_the_segment_from_the_file_name(flare_pair, tmp_path):
+    import shutil
+
+    path = tmp_path / flare_pair["corrtag_a"].name
+    shutil.copyfile(flare_pair["corrtag_a"], path)
+    with fits.open(path, mode="update") as hdulist:
+        hdulist[0].header["SEGMENT"] = ""
+    lc = extract_lightcurve(path, x1d=None, find_partner=False, checksums=False)
+    assert {box["group"] for box in lc.meta["boxes"]} == {"FUVA"}
+
+
+@pytest.mark.parametrize("key, value, detail", [
+    ("SP_HGT_A", 0, "keyword SP_HGT_A=0 is not a finite number >= "),
+    ("SP_LOC_A", "", "keyword SP_LOC_A='' is not a finite number"),
+    ("B_HGT1_A", -3.0, "keyword B_HGT1_A=-3.0 is not a finite number >= "),
+    ("SDQFLAGS", -1e12, "keyword SDQFLAGS=-1000000000000.0 is not a finite number >= 0"),
+    ("SDQFLAGS", 2.5, "keyword SDQFLAGS=2.5 is not a DQ bit mask"),
+])
+def test_unusable_box_and_dq_keywords_are_missing_keywords(flare_pair, tmp_path, key, value,
+                                                           detail):
+    import shutil
+
+    path = tmp_path / flare_pair["corrtag_a"].name
+    shutil.copyfile(flare_pair["corrtag_a"], path)
+    with fits.open(path, mode="update") as hdulist:
+        hdulist["EVENTS"].header[key] = value
+    with pytest.raises(MissingKeywordError) as info:
+        extract_lightcurve(path, x1d=None, find_partner=False, checksums=False)
+    assert info.value.detail.startswith(f"{path.name}: ext 1 ") and detail in info.value.detail

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import stat
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +19,9 @@ from hstlc.fs import (
     Layout,
     Permissions,
     atomic_path,
+    content_digest,
     move_file,
+    refused_destination,
     safe_dirname,
     sha256_file,
     target_dir,
@@ -134,3 +139,37 @@ def test_move_file_never_overwrites_silently(tmp_path):
     with pytest.raises(FileExistsError):
         move_file(other, target)
     assert other.read_bytes() == b"b" and target.read_bytes() == b"a"
+
+
+def test_links_move_as_links_and_keep_their_targets_mode(tmp_path, monkeypatch):
+    """A link is moved (even across file systems) and never chmod-ed: its target is untouched."""
+    outside = tmp_path / "outside.fits"
+    outside.write_bytes(b"outside")
+    os.chmod(outside, 0o604)
+    link = tmp_path / "in" / "x_corrtag.fits"
+    link.parent.mkdir()
+    os.symlink(outside, link)
+    Permissions(mode=0o770).apply(link)
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o604
+    moved = move_file(link, tmp_path / "bad" / "x_corrtag.fits")
+    assert moved.is_symlink() and os.readlink(moved) == str(outside) and not os.path.lexists(link)
+    real_replace = os.replace
+
+    def cross_device(source, destination):
+        if Path(source) == moved:
+            raise OSError(errno.EXDEV, "cross-device link")
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    again = move_file(moved, tmp_path / "other" / "x_corrtag.fits")
+    assert again.is_symlink() and os.readlink(again) == str(outside)
+    assert outside.read_bytes() == b"outside" and stat.S_IMODE(outside.stat().st_mode) == 0o604
+    assert content_digest(again) != sha256_file(outside)  # the link's text, never its target
+
+
+def test_refused_destination_never_replaces_other_content(tmp_path):
+    (tmp_path / "x.fits").write_bytes(b"one")
+    one, two = sha256_file(tmp_path / "x.fits"), hashlib.sha256(b"two").hexdigest()
+    assert refused_destination(tmp_path, "x.fits", one) == tmp_path / "x.fits"
+    assert refused_destination(tmp_path, "x.fits", two) == tmp_path / f"x.fits.{two[:8]}"
+    assert refused_destination(tmp_path, "y.fits", two) == tmp_path / "y.fits"

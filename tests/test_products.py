@@ -214,3 +214,91 @@ def test_detect_product_on_an_open_file(real_data: Path) -> None:
     path = real_data / GJ436 / "ld9m10ujq_corrtag_a.fits"
     with open_fits(path) as hdulist:
         assert detect_product(hdulist, path.name) is Product.COS_FUV_CORRTAG_A
+
+
+# ----------------------------------------------------------------------------- threads
+def _with_gti(path: Path, nrows: int) -> Path:
+    """``write_table``'s file plus a GTI extension, so a cut can fall before the GTI."""
+    with fits.open(path) as hdulist:
+        hdus = [hdu.copy() for hdu in hdulist]
+    gti = fits.BinTableHDU.from_columns(
+        [fits.Column(name="START", format="D", array=np.arange(nrows % 7 + 1) * 10.0),
+         fits.Column(name="STOP", format="D", array=np.arange(nrows % 7 + 1) * 10.0 + 5.0)],
+        name="GTI")
+    fits.HDUList([*hdus, gti]).writeto(path, overwrite=True)
+    return path
+
+
+def _truncation_set(tmp_path: Path) -> tuple[list[Path], dict[Path, int]]:
+    """24 intact files and 12 cut ones (inside the events data, between HDUs, in the GTI)."""
+    primary = {**COS_PRIMARY, "NEXTEND": None}
+    intact = []
+    for index in range(24):
+        nrows = 2_000 + 37 * index
+        path = write_table(tmp_path / f"good{index:02d}_corrtag_a.fits", primary,
+                           CORRTAG_COLUMNS, nrows=nrows)
+        intact.append(_with_gti(path, nrows) if index % 2 else path)
+    truncated: dict[Path, int] = {}
+    for index in range(12):
+        nrows = 3_000 + 41 * index
+        source = _with_gti(write_table(tmp_path / f"src{index:02d}.fits", primary,
+                                       CORRTAG_COLUMNS, nrows=nrows), nrows)
+        with fits.open(source) as hdulist:
+            gti_data = hdulist.fileinfo(2)["datLoc"]
+        data = source.read_bytes()
+        source.unlink()
+        cut = [gti_data + 5, gti_data - 2880 - 11 * index, gti_data - 5 * 2880 - index][index % 3]
+        path = tmp_path / f"cut{index:02d}_corrtag_a.fits"
+        path.write_bytes(data[:cut])
+        truncated[path] = cut
+    return intact, truncated
+
+
+def _verdict(path: Path) -> str:
+    try:
+        with open_fits(path):
+            return "ok"
+    except UnreadableFileError as error:
+        return error.detail
+
+
+def test_each_file_is_judged_on_its_own_facts_in_threads(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    intact, truncated = _truncation_set(tmp_path)
+    order = (intact + list(truncated)) * 12  # 432 checks
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(_verdict, order))
+    assert len(results) == 432
+    for path, detail in zip(order, results, strict=True):
+        if path in truncated:
+            assert detail.startswith(f"{path.name}: "), detail
+            assert f"{truncated[path]} bytes" in detail, detail
+        else:
+            assert detail == "ok", detail
+
+
+def test_cut_file_detail_names_the_extension_and_sizes(tmp_path: Path) -> None:
+    source = write_table(tmp_path / "x_corrtag_a.fits", {**COS_PRIMARY, "NEXTEND": None},
+                         CORRTAG_COLUMNS, nrows=5_000)
+    data = source.read_bytes()
+    source.write_bytes(data[: len(data) - 9_000])
+    with pytest.raises(UnreadableFileError, match=r"ext 1 .*EVENTS.* needs \d+ bytes .* "
+                                                  rf"{len(data) - 9_000} bytes"):
+        detect_file(source)
+
+
+@pytest.mark.parametrize("absent", ["DQ", "EPSILON", "WAVELENGTH"])
+def test_a_corrtag_without_one_column_names_that_column(tmp_path: Path, absent: str) -> None:
+    columns = tuple(c for c in CORRTAG_COLUMNS if c != absent)
+    path = write_table(tmp_path / "x_corrtag_a.fits", COS_PRIMARY, columns)
+    with pytest.raises(MissingKeywordError) as info:
+        detect_file(path)
+    assert info.value.detail == f"x_corrtag_a.fits: ext 1 EVENTS has no column {absent}"
+
+
+def test_a_raw_event_list_hint_names_the_columns_it_lacks(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "x_rawtag_a.fits", COS_PRIMARY, ("TIME", "RAWX", "RAWY", "DQ"))
+    with pytest.raises(UnsupportedProductError,
+                       match=r"a raw event list: no EPSILON, WAVELENGTH, XCORR, YCORR\)"):
+        detect_file(path)

@@ -302,3 +302,125 @@ def test_header_value_wider_than_the_catalogue_is_refused(tmp_path: Path) -> Non
     fine = make_events(tmp_path / "lb1c01agq_corrtag_a.fits", np.array([1.0, 2.0]),
                        primary={"TARGNAME": long_name[:64]})
     assert check_file(fine).ok
+
+
+# ----------------------------------------------------------------------------- corrupt events
+def _set_column(path: Path, column: str, rows: slice | list[int], value: float) -> Path:
+    """Rewrite ``rows`` of one event column in place (the rest of the file unchanged)."""
+    with fits.open(path, mode="update") as hdulist:
+        hdulist["EVENTS"].data[column][rows] = value
+    return path
+
+
+@pytest.mark.parametrize("column", ["TIME", "XCORR", "YCORR", "WAVELENGTH", "EPSILON"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_in_a_used_column_are_corrupt_events(tmp_path: Path, column: str,
+                                                                value: float) -> None:
+    time = np.linspace(0.0, 90.0, 5000)
+    path = _set_column(make_events(tmp_path / "lb1c01abq_corrtag_a.fits", time), column,
+                       [4100, 4200, 4999], value)
+    for block_rows in (None, 1000):  # the first bad row is found across block boundaries
+        verdict = (check_file(path) if block_rows is None
+                   else check_file(path, block_rows=block_rows))
+        assert (verdict.ok, verdict.reason) == (False, errors.CORRUPT_EVENTS)
+        assert verdict.detail.startswith(f"{path.name}: ")
+        assert f"column {column}" in verdict.detail and "3 non-finite" in verdict.detail
+        assert "first at row 4100" in verdict.detail
+    with pytest.raises(QualityError) as info:
+        verdict.raise_for_reason()
+    assert info.value.reason == errors.CORRUPT_EVENTS
+
+
+def test_all_nan_epsilon_is_corrupt_and_unused_columns_are_not_checked(tmp_path: Path) -> None:
+    path = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.linspace(0.0, 90.0, 50))
+    assert check_file(path).ok
+    _set_column(path, "EPSILON", slice(None), np.nan)
+    verdict = check_file(path)
+    assert verdict.reason == errors.CORRUPT_EVENTS and "50 non-finite" in verdict.detail
+    assert "first at row 0" in verdict.detail
+
+
+def test_non_finite_stis_tag_time_is_corrupt(tmp_path: Path) -> None:
+    time = np.linspace(0.0, 90.0, 20)
+    time[7] = np.nan
+    path = make_events(tmp_path / "ob1c01abq_tag.fits", time, instrume="STIS",
+                       detector="FUV-MAMA", segment=None, tag=True)
+    verdict = check_file(path)
+    assert verdict.reason == errors.CORRUPT_EVENTS and "column TIME" in verdict.detail
+
+
+# ----------------------------------------------------------------------------- time span
+def test_a_gti_beyond_any_exposure_is_refused_before_reading_events(tmp_path: Path) -> None:
+    path = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.linspace(0.0, 90.0, 50),
+                       gti=[(0.0, 50.0), (60.0, 1e9)])
+    verdict = check_file(path)
+    assert (verdict.ok, verdict.reason) == (False, errors.LONG_TIME_SPAN)
+    assert verdict.detail == (f"{path.name}: GTI spans 1000000000.0 s, more than the "
+                              "259200.0 s any exposure lasts")
+    assert check_dataset([path]).reason == errors.LONG_TIME_SPAN
+    assert check_dataset([path], max_time_span_s=2e9).ok
+
+
+def test_exptime_and_time_range_beyond_the_limit_are_refused(tmp_path: Path) -> None:
+    long_exptime = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.linspace(0, 90, 50),
+                               ext1={"EXPTIME": 4e5})
+    verdict = check_file(long_exptime)
+    assert verdict.reason == errors.LONG_TIME_SPAN and "EXPTIME" in verdict.detail
+    long_times = make_events(tmp_path / "lb1c01acq_corrtag_a.fits", np.array([0.0, 1.0, 3e5]))
+    verdict = check_file(long_times)
+    assert verdict.reason == errors.LONG_TIME_SPAN and "column TIME spans" in verdict.detail
+    assert check_file(long_times, max_time_span_s=4e5).ok
+    with pytest.raises(ValueError, match="max_time_span_s"):
+        check_file(long_times, max_time_span_s=0.0)
+
+
+# ----------------------------------------------------------------------------- column types
+def _retype(path: Path, column: str, tform: str, array: object) -> Path:
+    """Replace one EVENTS column by a column of another type (headers kept)."""
+    with fits.open(path) as hdulist:
+        primary, events = hdulist[0].copy(), hdulist["EVENTS"]
+        columns = [fits.Column(name=c.name, format=tform, array=array) if c.name == column
+                   else fits.Column(name=c.name, format=c.format, array=events.data[c.name])
+                   for c in events.columns]
+        table = fits.BinTableHDU.from_columns(columns, header=events.header.copy())
+    fits.HDUList([primary, table]).writeto(path, overwrite=True)
+    return path
+
+
+@pytest.mark.parametrize("column, tform, array, expected", [
+    ("TIME", "20A", [f"{t:.3f}" for t in range(5)], "TFORM='20A', not a real number"),
+    ("TIME", "C", np.arange(5) + 1j, "TFORM='C', not a real number"),
+    ("TIME", "2D", np.arange(10.0).reshape(5, 2), "TFORM='2D', not a real number"),
+    ("EPSILON", "8A", ["1.0"] * 5, "column EPSILON has TFORM='8A'"),
+    ("DQ", "E", np.zeros(5, "f4"), "column DQ has TFORM='E', not an integer"),
+])
+def test_a_column_of_the_wrong_type_is_corrupt_events(tmp_path: Path, column: str, tform: str,
+                                                      array: object, expected: str) -> None:
+    path = _retype(make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.arange(5.0)),
+                   column, tform, array)
+    verdict = check_file(path)
+    assert (verdict.ok, verdict.reason) == (False, errors.CORRUPT_EVENTS), verdict.detail
+    assert verdict.detail.startswith(f"{path.name}: ext 1 column {column} ")
+    assert expected in verdict.detail
+
+
+# ----------------------------------------------------------------------------- header text
+@pytest.mark.filterwarnings("ignore:non-ASCII characters are present")  # as in production
+@pytest.mark.parametrize("written", ["GJ-436\u00e9".encode(), "\u00e9\u00e8".encode("latin-1")])
+def test_a_non_ascii_targname_is_refused_not_stored_as_question_marks(tmp_path: Path,
+                                                                        written: bytes) -> None:
+    path = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.arange(5.0),
+                       primary={"TARGNAME": "T" * len(written)})
+    path.write_bytes(path.read_bytes().replace(b"T" * len(written), written, 1))
+    verdict = check_file(path)
+    assert (verdict.ok, verdict.reason) == (False, errors.MISSING_KEYWORD), verdict.detail
+    assert verdict.detail.startswith(f"{path.name}: ext 0 keyword TARGNAME holds non-ASCII")
+    assert repr(written) in verdict.detail and "FITS headers are ASCII" in verdict.detail
+
+
+def test_a_question_mark_written_in_the_file_is_kept(tmp_path: Path) -> None:
+    path = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.arange(5.0),
+                       primary={"TARGNAME": "WHAT?"})
+    assert check_file(path).ok
+    with open_fits(path) as hdulist:
+        assert read_observation_info(hdulist, path.name, Product.COS_FUV_CORRTAG_A).targname == "WHAT?"

@@ -21,7 +21,6 @@ from hstlc.fs import run_lock
 from hstlc.ingest import steps
 from hstlc.ingest.dataset import DONE, FAILED, REJECTED, PipelineConfig
 from hstlc.ingest.plan import plan_ingest
-from hstlc.io.headers import GroupKey
 
 
 @pytest.fixture
@@ -136,20 +135,22 @@ def test_force_does_each_dataset_once_preferring_the_ingest_copy(config):
 
 
 def test_refused_on_reprocessing_leaves_the_catalogue_and_products(config, home, monkeypatch):
+    """A catalogued dataset that fails on re-processing is kept whole and reported failed."""
     build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0, proposid=4242)
     run(config)
     curve = config.layout.outputs / "TEST-STAR" / "lb1c01nuq_curve.fits"
     assert curve.is_file() and len(rows(config, Outputs)) == 1
+    catalogue = sorted((r.filename, r.sha256, r.path) for r in rows(config, Metadata))
     monkeypatch.setenv("HSTLC_BAD_PROPOSALS", "4242")
     refreshed = PipelineConfig.from_settings(load_settings())
     _, states = run(refreshed, force=True)
-    assert [(s.status, s.reason) for s in states] == [(REJECTED, "Bad Proposal")]
-    assert rows(refreshed, Metadata) == [] and rows(refreshed, Outputs) == []
-    assert {r.filename for r in rows(refreshed, BadData)} == {"lb1c01nuq_corrtag.fits", "lb1c01nuq_x1d.fits"}
-    assert not curve.exists() and not curve.with_suffix(".png").exists()
-    assert (refreshed.layout.bad_data / "lb1c01nuq_corrtag.fits").is_file()
-    # its group is touched, so that the composite is rebuilt without it (or removed)
-    assert states[0].group_key == GroupKey("COS", "NUV", "TESTSTAR", "G185M", 1882, "PSA")
+    assert [(s.status, s.reason) for s in states] == [(FAILED, "Bad Proposal")]
+    assert states[0].detail.startswith("re-processing refused (Bad Proposal): ")
+    assert sorted((r.filename, r.sha256, r.path) for r in rows(refreshed, Metadata)) == catalogue
+    assert len(rows(refreshed, Outputs)) == 1 and rows(refreshed, BadData) == []
+    assert curve.is_file() and curve.with_suffix(".png").is_file()
+    assert (refreshed.layout.filesystem / "TEST-STAR" / "lb1c01nuq_corrtag.fits").is_file()
+    assert not refreshed.layout.bad_data.exists() or not any(refreshed.layout.bad_data.iterdir())
 
 
 def test_a_corrupt_redelivery_leaves_the_catalogued_dataset_alone(config, tmp_path):
@@ -212,3 +213,12 @@ def test_one_run_per_home(tmp_path):
     holder.stdout.close()
     with run_lock(tmp_path):  # released
         pass
+
+
+def test_the_time_span_setting_reaches_the_check(home, monkeypatch):
+    monkeypatch.setenv("HSTLC_MAX_TIME_SPAN_S", "50")
+    config = PipelineConfig.from_settings(load_settings())
+    assert config.max_time_span_s == 50.0
+    build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0)
+    _, states = run(config)
+    assert [(s.status, s.reason) for s in states] == [(REJECTED, "Time span too long")]

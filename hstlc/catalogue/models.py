@@ -2,8 +2,9 @@
 
 Every 2016 column is kept with its name; what a real catalogue needs is added:
 created/updated timestamps, the sha256 of each ingested file, a unique stats row per
-lightcurve, and a ``bad_data.reason`` that covers the 2016 reasons plus
-``Unreadable file``, ``Unsupported product`` and ``Missing keyword``.
+lightcurve, a ``bad_data.reason`` that covers the 2016 reasons plus the newer ones of
+:data:`hstlc.errors.BAD_DATA_REASONS`, and a ``bad_data`` row per refused name and
+content (revision 0002).
 """
 
 from __future__ import annotations
@@ -122,9 +123,12 @@ class BadData(TimestampMixin, Base):
     """One row per refused input file, with the reason and where the file went."""
 
     __tablename__ = "bad_data"
+    # A name may be refused several times with different content: one row (and one
+    # file in ``bad_data/``) per name and content; ``path`` says where that file is.
+    __table_args__ = (UniqueConstraint("filename", "sha256"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    filename: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    filename: Mapped[str] = mapped_column(String(255), index=True)
     ingest_date: Mapped[dt.date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(
         Enum(

@@ -7,7 +7,7 @@ boundary, :func:`hstlc.catalogue.engine.session_scope`).  The writes are in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,41 @@ def catalogued(session: Session, filenames: Iterable[str]) -> dict[str, tuple[st
 
 
 def refusals(session: Session, filenames: Iterable[str]) -> dict[str, BadData]:
-    """``filename -> bad_data row`` of the named files the catalogue holds as refused."""
+    """``filename -> bad_data row`` of the named files the catalogue holds as refused.
+
+    A name refused several times (with different content) gives its newest row.
+    """
     names = list(filenames)
     if not names:
         return {}
-    rows = session.scalars(select(BadData).where(BadData.filename.in_(names))).all()
+    rows = session.scalars(select(BadData).where(BadData.filename.in_(names))
+                           .order_by(BadData.id)).all()
     return {row.filename: row for row in rows}
+
+
+def refusals_of(session: Session, hashes: Mapping[str, str]) -> dict[str, BadData]:
+    """``filename -> bad_data row`` of the files refused with this very content.
+
+    ``hashes`` maps each file name to its sha256; a name refused only with other
+    content is absent from the result.
+    """
+    if not hashes:
+        return {}
+    rows = session.scalars(select(BadData).where(BadData.filename.in_(list(hashes)))).all()
+    return {row.filename: row for row in rows if row.sha256 == hashes[row.filename]}
+
+
+def catalogued_exposures(session: Session, rootnames: Iterable[str]) -> dict[str, list[str]]:
+    """``rootname -> file names`` the catalogue holds for the named rootnames."""
+    names = list(rootnames)
+    if not names:
+        return {}
+    found: dict[str, list[str]] = {}
+    rows = session.execute(select(Metadata.rootname, Metadata.filename)
+                           .where(Metadata.rootname.in_(names))).all()
+    for rootname, filename in rows:
+        found.setdefault(rootname, []).append(filename)
+    return found
 
 
 def files_of_rootname(session: Session, rootname: str) -> dict[str, Path]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from hstlc.catalogue.models import BadData, Base, Metadata, Outputs, Stats, utcnow
 from hstlc.errors import ConfigurationError
@@ -95,8 +95,14 @@ def record_bad_data(
     path: str | None = None,
     sha256: str | None = None,
 ) -> int:
-    """Record a refused file (keyed by ``filename``); a later refusal replaces the row."""
-    values = {
+    """Record a refused file, keyed by its name and content; return the row's id.
+
+    The same name refused again with the same content updates its row (reason, detail,
+    place); with other content it gets a row of its own, so no refusal is ever lost.
+    ``path`` is where that very file is now (``bad_data/<name>`` or a name beside it).
+    A refusal of unknown content (``sha256`` None) is one row per name.
+    """
+    values: dict[str, Any] = {
         "filename": filename,
         "reason": reason,
         "detail": detail,
@@ -104,24 +110,13 @@ def record_bad_data(
         "sha256": sha256,
         "ingest_date": dt.date.today(),
     }
-    return upsert(session, BadData, values, ["filename"])
-
-
-def forget_ingested(session: Session, filenames: Iterable[str]) -> list[Metadata]:
-    """Delete the ``metadata`` rows of the named files (their ``outputs`` rows go with them).
-
-    Returns the deleted rows, their ``output`` loaded, so that the caller can remove
-    the products they pointed at and find their composite group.
-    """
-    names = list(filenames)
-    if not names:
-        return []
-    rows = list(session.scalars(
-        select(Metadata).where(Metadata.filename.in_(names)).options(selectinload(Metadata.output))
-    ).all())
-    for row in rows:
-        session.delete(row)
-    return rows
+    if sha256 is None:  # NULLs never conflict: find the row of unknown content by hand
+        known = session.scalar(select(BadData.id).where(BadData.filename == filename,
+                                                        BadData.sha256.is_(None)))
+        if known is not None:
+            values["id"] = known
+            return upsert(session, BadData, values, ["id"])
+    return upsert(session, BadData, values, ["filename", "sha256"])
 
 
 def delete_rows(session: Session, tables: Sequence[str]) -> dict[str, int]:

@@ -5,7 +5,8 @@ A :class:`Box` is a band of detector rows of one segment, stripe or order; a
 airglow windows, GTIs) and the time grid; :class:`BoxSums` is what
 :func:`hstlc.extraction.accumulate.accumulate_boxes` returns.  Overlapping boxes are cut
 into :class:`Cells` so that each event is counted once per cell; both paths sum cells and
-fold them into boxes with :func:`fold_cells`.
+fold them into boxes with :func:`fold_cells`.  The time grid of a selection comes from
+:func:`common_gti` (:func:`time_grid`, :func:`gti_exposure`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from hstlc.errors import UnsupportedProductError
+from hstlc.io.gti import validate_gti
 
 SOURCE, BACKGROUND = "source", "background"
 
@@ -175,3 +179,80 @@ def fold_cells(total: BoxSums, cells: Cells, nboxes: int) -> BoxSums:
         folded.gross[j] = total.gross[ids].sum(axis=0)
         folded.flux[j] = total.flux[ids].sum(axis=0)
     return folded
+
+
+def time_grid(gti: np.ndarray, step: float, origin: float | None = None) -> tuple[float, int]:
+    """``(origin, nbins)`` of the grid covering the GTIs with bins of ``step`` seconds.
+
+    Examples
+    --------
+    >>> time_grid(np.array([[0.5, 10.5]]), 2.0)
+    (0.5, 5)
+    """
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    start = float(gti[0, 0]) if origin is None else float(origin)
+    span = float(gti[-1, 1]) - start
+    nbins = max(int(np.ceil(span / step - 1e-9)), 1) if span > 0 else 1
+    return start, nbins
+
+
+def gti_exposure(gti: np.ndarray, origin: float, step: float, nbins: int) -> np.ndarray:
+    """Exposure (s) of each bin ``[origin + k*step, origin + (k+1)*step)`` inside the GTIs.
+
+    Examples
+    --------
+    >>> gti_exposure(np.array([[1.0, 5.0]]), 0.0, 2.0, 3).tolist()
+    [1.0, 2.0, 1.0]
+    """
+    edges = origin + step * np.arange(nbins + 1)
+    exposure = np.zeros(nbins)
+    for start, stop in gti:
+        overlap = np.minimum(stop, edges[1:]) - np.maximum(start, edges[:-1])
+        exposure += np.clip(overlap, 0.0, None)
+    return exposure
+
+
+def _intersect(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Intersection of two sorted, non-overlapping GTI lists."""
+    out = [(max(a0, b0), min(a1, b1)) for a0, a1 in first for b0, b1 in second
+           if min(a1, b1) > max(a0, b0)]
+    return np.array(sorted(out), np.float64).reshape(-1, 2)
+
+
+def common_gti(gtis: Sequence[np.ndarray], step: float, origin: float | None = None,
+               filename: str = "") -> tuple[np.ndarray, float, int]:
+    """The GTIs common to all event files, clipped to the time grid, and the grid.
+
+    Both segments of a COS FUV pair count only when both were recording: their GTIs
+    intersect.  The grid starts at ``origin`` (default: the first common GTI start);
+    intervals before it are cut off.
+
+    Returns
+    -------
+    gti : numpy.ndarray
+        ``(n, 2)``, validated (:func:`hstlc.io.gti.validate_gti`).
+    origin : float
+        Start of the first bin.
+    nbins : int
+        Bins of the grid (see :func:`time_grid`).
+
+    Examples
+    --------
+    >>> gti, origin, nbins = common_gti([np.array([[0.0, 10.0], [20.0, 30.0]]),
+    ...                                 np.array([[5.0, 25.0]])], 4.0)
+    >>> gti.tolist(), origin, nbins
+    ([[5.0, 10.0], [20.0, 25.0]], 5.0, 5)
+    """
+    gti = gtis[0]
+    for other in gtis[1:]:
+        gti = _intersect(gti, other)
+    if len(gti) == 0:
+        raise UnsupportedProductError(f"{filename}: the segments' GTIs do not overlap",
+                                      filename=filename)
+    start, nbins = time_grid(gti, step, origin)
+    gti = gti[gti[:, 1] > start].copy()
+    if len(gti) == 0:
+        raise ValueError(f"{filename}: origin {start} s is after the last GTI")
+    gti[:, 0] = np.maximum(gti[:, 0], start)
+    return validate_gti(gti, filename), start, nbins

@@ -25,6 +25,7 @@ objects.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -104,9 +105,34 @@ def safe_name(text: Any) -> str:
     return cleaned or "none"
 
 
+def hlsp_target(targname: str) -> str:
+    """The target part of an HLSP file name: one per target name, never shared.
+
+    A name already safe (its lower case is :func:`safe_name`'s result, e.g. ``GJ436``)
+    keeps the 2016 form; any other gets ``-`` and the first 8 hex digits of the sha256
+    of the name, as :func:`hstlc.fs.safe_dirname` does for target folders, so that
+    ``../X`` and ``X``, or ``A/B`` and ``A:B``, never write the same composite file.
+
+    Examples
+    --------
+    >>> hlsp_target("GJ436")
+    'gj436'
+    >>> hlsp_target("A/B") != hlsp_target("A:B")
+    True
+    """
+    cleaned = safe_name(targname)
+    if cleaned == str(targname).lower():
+        return cleaned
+    digest = hashlib.sha256(str(targname).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{cleaned}-{digest}"
+
+
 def hlsp_filename(key: GroupKey, version: str = "v1") -> str:
-    """``hlsp_hstlc_hst_{instrume}-{detector}_{targname}_{opt_elem}_{cenwave}_{aperture}_v1_sci.fits``."""
-    parts = [f"{safe_name(key.instrume)}-{safe_name(key.detector)}", safe_name(key.targname),
+    """``hlsp_hstlc_hst_{instrume}-{detector}_{targname}_{opt_elem}_{cenwave}_{aperture}_v1_sci.fits``.
+
+    The target part is :func:`hlsp_target`'s, so that two groups never share a file.
+    """
+    parts = [f"{safe_name(key.instrume)}-{safe_name(key.detector)}", hlsp_target(key.targname),
              safe_name(key.opt_elem), safe_name(key.cenwave), safe_name(key.aperture)]
     return f"hlsp_hstlc_hst_{'_'.join(parts)}_{safe_name(version)}_sci.fits"
 

@@ -67,9 +67,19 @@ from typing import Any
 
 import numpy as np
 
+from hstlc.config import DEFAULT_MAX_TIME_SPAN_S
 from hstlc.errors import MissingKeywordError, UnsupportedProductError
 from hstlc.extraction.accumulate import accumulate_boxes
-from hstlc.extraction.boxes import BACKGROUND, SOURCE, Box, BoxSums, Selection
+from hstlc.extraction.boxes import (
+    BACKGROUND,
+    SOURCE,
+    Box,
+    BoxSums,
+    Selection,
+    common_gti,
+    gti_exposure,
+    time_grid,
+)
 from hstlc.extraction.calibrate import (
     FLUXCAL_NONE,
     Response,
@@ -77,10 +87,11 @@ from hstlc.extraction.calibrate import (
     nuv_column_wavelengths,
     reference_response,
 )
+from hstlc.extraction.quality import check_source_events, check_span
 from hstlc.extraction.stis_corrtag import order_boxes
 from hstlc.io.events import DEFAULT_BLOCK_ROWS, EventTable, open_event_table
-from hstlc.io.gti import validate_gti
 from hstlc.io.lightcurve_file import TIMEREF, Lightcurve, derive_columns
+from hstlc.io.products import fuv_segment_letter
 from hstlc.io.x1d import X1dRow, read_x1d
 
 logger = logging.getLogger(__name__)
@@ -94,84 +105,6 @@ COS_FUV_WLIM = (915.0, 1800.0)
 COS_NUV_WLIM = (915.0, 3200.0)
 XLIM = {"COS/FUV": (0.0, 16384.0), "COS/NUV": (0.0, 1024.0), "STIS": (0.0, 2048.0)}
 SECONDS_PER_DAY = 86400.0
-
-
-# ----------------------------------------------------------------------------- time grid
-def time_grid(gti: np.ndarray, step: float, origin: float | None = None) -> tuple[float, int]:
-    """``(origin, nbins)`` of the grid covering the GTIs with bins of ``step`` seconds.
-
-    Examples
-    --------
-    >>> time_grid(np.array([[0.5, 10.5]]), 2.0)
-    (0.5, 5)
-    """
-    if step <= 0:
-        raise ValueError(f"step must be positive, got {step}")
-    start = float(gti[0, 0]) if origin is None else float(origin)
-    span = float(gti[-1, 1]) - start
-    nbins = max(int(np.ceil(span / step - 1e-9)), 1) if span > 0 else 1
-    return start, nbins
-
-
-def gti_exposure(gti: np.ndarray, origin: float, step: float, nbins: int) -> np.ndarray:
-    """Exposure (s) of each bin ``[origin + k*step, origin + (k+1)*step)`` inside the GTIs.
-
-    Examples
-    --------
-    >>> gti_exposure(np.array([[1.0, 5.0]]), 0.0, 2.0, 3).tolist()
-    [1.0, 2.0, 1.0]
-    """
-    edges = origin + step * np.arange(nbins + 1)
-    exposure = np.zeros(nbins)
-    for start, stop in gti:
-        overlap = np.minimum(stop, edges[1:]) - np.maximum(start, edges[:-1])
-        exposure += np.clip(overlap, 0.0, None)
-    return exposure
-
-
-def _intersect(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Intersection of two sorted, non-overlapping GTI lists."""
-    out = [(max(a0, b0), min(a1, b1)) for a0, a1 in first for b0, b1 in second
-           if min(a1, b1) > max(a0, b0)]
-    return np.array(sorted(out), np.float64).reshape(-1, 2)
-
-
-def common_gti(gtis: Sequence[np.ndarray], step: float, origin: float | None = None,
-               filename: str = "") -> tuple[np.ndarray, float, int]:
-    """The GTIs common to all event files, clipped to the time grid, and the grid.
-
-    Both segments of a COS FUV pair count only when both were recording: their GTIs
-    intersect.  The grid starts at ``origin`` (default: the first common GTI start);
-    intervals before it are cut off.
-
-    Returns
-    -------
-    gti : numpy.ndarray
-        ``(n, 2)``, validated (:func:`hstlc.io.gti.validate_gti`).
-    origin : float
-        Start of the first bin.
-    nbins : int
-        Bins of the grid (see :func:`time_grid`).
-
-    Examples
-    --------
-    >>> gti, origin, nbins = common_gti([np.array([[0.0, 10.0], [20.0, 30.0]]),
-    ...                                 np.array([[5.0, 25.0]])], 4.0)
-    >>> gti.tolist(), origin, nbins
-    ([[5.0, 10.0], [20.0, 25.0]], 5.0, 5)
-    """
-    gti = gtis[0]
-    for other in gtis[1:]:
-        gti = _intersect(gti, other)
-    if len(gti) == 0:
-        raise UnsupportedProductError(f"{filename}: the segments' GTIs do not overlap",
-                                      filename=filename)
-    start, nbins = time_grid(gti, step, origin)
-    gti = gti[gti[:, 1] > start].copy()
-    if len(gti) == 0:
-        raise ValueError(f"{filename}: origin {start} s is after the last GTI")
-    gti[:, 0] = np.maximum(gti[:, 0], start)
-    return validate_gti(gti, filename), start, nbins
 
 
 def _gti_of(table: EventTable, exptime: float) -> np.ndarray:
@@ -209,6 +142,36 @@ class EventHeader:
                 filename=self.table.path.name)
         return value
 
+    def number(self, key: str, *, low: float = -np.inf, default: Any = None) -> float:
+        """The keyword as a finite number ``>= low`` (absent: ``default``, else required).
+
+        Raises
+        ------
+        MissingKeywordError
+            Absent without a default, or a value that is no such number (the detail names
+            the file, the keyword and the value).
+        """
+        value = self.require(key) if default is None else self.get(key, default)
+        try:
+            number = float(value) if not isinstance(value, bool) else np.nan
+        except (TypeError, ValueError):
+            number = np.nan
+        if not (np.isfinite(number) and number >= low):
+            wanted = "a finite number" + (f" >= {low}" if low > -np.inf else "")
+            raise MissingKeywordError(
+                f"{self.table.path.name}: ext {self.table.extension} keyword {key}={value!r} "
+                f"is not {wanted}", filename=self.table.path.name)
+        return number
+
+    def sdqflags(self) -> int:
+        """SDQFLAGS as a DQ bit mask (absent: 0); MissingKeywordError when it is none."""
+        flags = self.number("SDQFLAGS", low=0, default=0)
+        if not flags.is_integer() or flags >= 2**31:
+            raise MissingKeywordError(
+                f"{self.table.path.name}: ext {self.table.extension} keyword SDQFLAGS="
+                f"{self.get('SDQFLAGS')!r} is not a DQ bit mask", filename=self.table.path.name)
+        return int(flags)
+
 
 def cos_boxes(header: EventHeader, letter: str, group: str) -> list[Box]:
     """Source and background boxes of one COS segment / stripe from the box keywords.
@@ -218,7 +181,7 @@ def cos_boxes(header: EventHeader, letter: str, group: str) -> list[Box]:
     background is scaled by source height / (background height 1 + 2).
     """
     def rows(loc_key: str, height_key: str) -> tuple[float, float, float]:
-        loc, height = float(header.require(loc_key)), float(header.require(height_key))
+        loc, height = header.number(loc_key), header.number(height_key, low=np.nextafter(0, 1))
         return loc - height / 2.0, loc + height / 2.0, height
 
     y0, y1, height = rows(f"SP_LOC_{letter}", f"SP_HGT_{letter}")
@@ -348,6 +311,7 @@ def extract_lightcurve(
     block_rows: int = DEFAULT_BLOCK_ROWS,
     threads: int | None = None,
     engine: str = "auto",
+    max_time_span_s: float = DEFAULT_MAX_TIME_SPAN_S,
 ) -> Lightcurve:
     """Extract the calibrated lightcurve of one COS or STIS TIME-TAG exposure.
 
@@ -391,12 +355,21 @@ def extract_lightcurve(
         ``auto``, ``kernel`` or ``numpy``: the compiled single-pass kernel or the numpy
         reference path for the per-box sums (see :func:`hstlc.extraction.accumulate.accumulate_boxes`;
         the results are identical).
+    max_time_span_s : float
+        Longest EXPTIME or time grid accepted, checked before the grid is allocated.
 
     Returns
     -------
     Lightcurve
         Columns ``times, mjd, bins, gross, counts, net, flux, flux_error, background,
         error, dataset`` (dataset = 1) and provenance in ``meta``.
+
+    Raises
+    ------
+    QualityError
+        ``Time span too long`` (EXPTIME or the grid beyond ``max_time_span_s``), ``No
+        source events`` (no bin counted a source event), ``Corrupt events`` (a bin's
+        source sum is not finite).
     """
     paths = [Path(events)] if isinstance(events, (str, os.PathLike)) else [Path(p) for p in events]
     if find_partner and len(paths) == 1 and (other := fuv_partner(paths[0])) is not None:
@@ -418,8 +391,10 @@ def extract_lightcurve(
     expstart = float(first.require("EXPSTART"))
     exptime = float(first.require("EXPTIME"))
     expend = float(first.get("EXPEND", expstart + exptime / SECONDS_PER_DAY))
+    check_span(paths[0].name, {"EXPTIME": exptime}, max_time_span_s).raise_for_reason()
     gti, origin, nbins = common_gti([_gti_of(table, exptime) for table in tables], step, origin,
                                     paths[0].name)
+    check_span(paths[0].name, {"the time grid": nbins * step}, max_time_span_s).raise_for_reason()
     reference = (reference_response(first, plan.groups, reference_dir, 0.5 * (expstart + expend))
                  if plan.instrument == "COS" and calibration != FLUXCAL_NONE else None)
     response = choose_response(calibration, reference=reference, spectra=plan.spectra,
@@ -427,8 +402,7 @@ def extract_lightcurve(
     windows = tuple((float(lo), float(hi)) for lo, hi in airglow)
     band = (float(wlim[0]), float(wlim[1])) if wlim is not None else plan.wlim
     columns = (float(xlim[0]), float(xlim[1])) if xlim is not None else plan.xlim
-    selections = [Selection(int(sdqflags) if sdqflags is not None
-                            else int(header.get("SDQFLAGS", 0)),
+    selections = [Selection(int(sdqflags) if sdqflags is not None else header.sdqflags(),
                             columns, band, windows, gti, origin, step, nbins)
                   for header in headers]
     threads = threads if threads is not None else min(2, os.cpu_count() or 1)
@@ -487,7 +461,9 @@ def _plan(headers: list[EventHeader], x1d_path: Path | None) -> _Plan:
         boxes = []
         for header in headers:
             if detector == "FUV":
-                names = [str(header.require("SEGMENT")).upper()]
+                # the segment as the product detection decided it (SEGMENT, else the name)
+                names = ["FUV" + fuv_segment_letter(header.table.primary_header,
+                                                    header.table.path.name)]
             else:
                 optical = str(header.require("OPT_ELEM")).upper()
                 names = [f"NUV{x}" for x in ("AB" if optical == "G230L" else "ABC")]
@@ -524,6 +500,7 @@ def _assemble(tables: list[EventTable], headers: list[EventHeader], boxes: list[
     selection = selections[0]
     exposure = gti_exposure(gti, selection.origin, selection.step, selection.nbins)
     keep, columns = bin_columns(boxes, sums, exposure, npix, response.calibrated)
+    check_source_events(columns["gross"], tables[0].path.name).raise_for_reason()
     times = selection.origin + selection.step * np.arange(selection.nbins)
     expstart = info["expstart"]
     dropped = int(np.count_nonzero(~keep))

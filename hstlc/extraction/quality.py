@@ -10,13 +10,18 @@ Precedence (the first failing check decides the reason):
 
 1. ``Unreadable file``      -- not FITS, empty, truncated, corrupt;
 2. ``Unsupported product``  -- readable, but not a TIME-TAG product hstlc processes;
-3. ``Missing keyword``      -- a header keyword the pipeline needs is absent or unusable;
+3. ``Missing keyword``      -- a header keyword or event column the pipeline needs is absent
+                               or unusable;
 4. ``Bad EXPFLAG``          -- ext-1 EXPFLAG is not NORMAL;
 5. ``Short Exposure``       -- EXPTIME < 1 s;
 6. ``Bad Proposal``         -- PROPOSID is on the configured list;
-7. ``No events``            -- the event table is empty;
-8. ``Singular event``       -- every event has the same TIME;
-9. ``Non-linear time``      -- TIME decreases somewhere.
+7. ``Time span too long``   -- EXPTIME or the GTIs span more than ``max_time_span_s``;
+8. ``No events``            -- the event table is empty;
+9. ``Corrupt events``       -- a column the extraction uses is not numeric (DQ: not an
+                               integer), or holds NaN or infinite values;
+10. ``Singular event``      -- every event has the same TIME;
+11. ``Non-linear time``     -- TIME decreases somewhere;
+12. ``Time span too long``  -- the events' TIME range spans more than ``max_time_span_s``.
 
 Why this order: a verdict should name the most fundamental fault, and the cheap
 header checks come before the event scan.  What a file *is* comes before what
@@ -30,26 +35,32 @@ Singular and non-linear times cannot both hold, so their order only matters for
 documentation.
 
 x1d files (and hstlc lightcurves) are checked only for readability and product:
-they carry no events.  For an event file only the TIME column is read, in blocks of
-rows (:func:`hstlc.io.events.iter_event_blocks`), so a 10^7-event file never needs its
-other columns in memory.
+they carry no events.  For an event file only the columns its extraction uses
+(:data:`USED_COLUMNS`) are read, in blocks of rows
+(:func:`hstlc.io.events.iter_event_blocks`), so a 10^7-event file never needs them
+whole in memory.  The time span limit keeps a file whose times run over years (a GTI to
+1e9 s) from making the extraction allocate a time grid of that length.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hstlc.config import DEFAULT_MAX_TIME_SPAN_S
 from hstlc.errors import (
     BAD_EXPFLAG,
     BAD_PROPOSAL,
+    CORRUPT_EVENTS,
+    LONG_TIME_SPAN,
     MISSING_KEYWORD,
     NO_EVENTS,
+    NO_SOURCE_EVENTS,
     NON_LINEAR_TIME,
     SHORT_EXPOSURE,
     SINGULAR_EVENT,
@@ -61,7 +72,13 @@ from hstlc.errors import (
     UnreadableFileError,
     UnsupportedProductError,
 )
-from hstlc.io.events import TIME_COLUMN, iter_event_blocks, open_event_table
+from hstlc.io.events import (
+    DEFAULT_BLOCK_ROWS,
+    TIME_COLUMN,
+    EventTable,
+    iter_event_blocks,
+    open_event_table,
+)
 from hstlc.io.headers import (
     DatasetFiles,
     ObservationInfo,
@@ -75,11 +92,16 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "MIN_EXPTIME",
+    "USED_COLUMNS",
     "QualityVerdict",
     "TimeSummary",
     "check_dataset",
     "check_file",
+    "check_column_types",
+    "check_finite",
     "check_header",
+    "check_source_events",
+    "check_span",
     "check_time",
     "first_decrease",
     "summarize_time",
@@ -88,6 +110,16 @@ __all__ = [
 #: Exposures shorter than this (s) are refused as ``Short Exposure``.
 MIN_EXPTIME = 1.0
 _GOOD_EXPFLAG = "NORMAL"
+_COS_COLUMNS = (TIME_COLUMN, "XCORR", "YCORR", "WAVELENGTH", "EPSILON", "DQ")
+#: The event columns each product's extraction (or conversion) reads; DQ must be integer.
+USED_COLUMNS: Mapping[Product, tuple[str, ...]] = {
+    Product.COS_FUV_CORRTAG_A: _COS_COLUMNS,
+    Product.COS_FUV_CORRTAG_B: _COS_COLUMNS,
+    Product.COS_NUV_CORRTAG: _COS_COLUMNS,
+    Product.STIS_CORRTAG: (TIME_COLUMN, "XCORR", "YCORR", "EPSILON", "DQ"),
+    Product.STIS_TAG: (TIME_COLUMN, "AXIS1", "AXIS2"),
+}
+_INTEGER_COLUMNS = frozenset({"DQ"})
 _ERRORS: dict[str, type[PermanentError]] = {
     UNREADABLE_FILE: UnreadableFileError,
     UNSUPPORTED_PRODUCT: UnsupportedProductError,
@@ -177,7 +209,7 @@ def first_decrease(time: np.ndarray) -> int | None:
     >>> first_decrease(np.array([0.0, 1.0, 1.0])) is None
     True
     """
-    drops = np.diff(time) < 0
+    drops = time[1:] < time[:-1]  # no subtraction: inf and NaN give no warning
     if not drops.any():
         return None
     return int(np.argmax(drops)) + 1
@@ -256,7 +288,153 @@ def check_time(summary: TimeSummary, filename: str,
     return QualityVerdict.passed(filename, product)
 
 
-def _check_open_file(path: Path, bad_proposals: Iterable[int]) -> QualityVerdict:
+def _corrupt(filename: str, detail: str) -> QualityError:
+    return QualityError(f"{filename}: {detail}", reason=CORRUPT_EVENTS, filename=filename)
+
+
+def check_column_types(table: EventTable, columns: Iterable[str]) -> None:
+    """Refuse event columns the extraction cannot use: not one real number per row.
+
+    Raises
+    ------
+    MissingKeywordError
+        A column is absent (the detail names it).
+    QualityError
+        ``Corrupt events``: a column holds text, complex numbers or vectors, or DQ is not
+        an integer column.
+    """
+    name = table.path.name
+    for column in columns:
+        dtype = table.dtype[table.column(column)]
+        kinds = "iu" if column in _INTEGER_COLUMNS else "iuf"
+        if dtype.shape != () or dtype.kind not in kinds:
+            tform = _tform(table, column)
+            wanted = "an integer" if column in _INTEGER_COLUMNS else "a real number"
+            raise _corrupt(name, f"ext {table.extension} column {column} has TFORM={tform!r}, "
+                                 f"not {wanted} per row")
+
+
+def _tform(table: EventTable, column: str) -> str:
+    index = table.columns.index(table.column(column)) + 1
+    return str(table.header.get(f"TFORM{index}", "")).strip()
+
+
+def _scan_blocks(blocks: Iterable[dict[str, np.ndarray]],
+                 bad: dict[str, tuple[int, int]]) -> Iterator[np.ndarray]:
+    """Yield each block's TIME; count into ``bad`` each column's non-finite rows and first row.
+
+    ``bad`` maps a column to ``(rows, first row)``; integer columns cannot hold NaN.
+    """
+    offset = 0
+    for block in blocks:
+        for column, values in block.items():
+            if values.dtype.kind != "f":
+                continue
+            wrong = ~np.isfinite(values)
+            count = int(np.count_nonzero(wrong))
+            if count:
+                rows, first = bad.get(column, (0, offset + int(np.argmax(wrong))))
+                bad[column] = (rows + count, first)
+        time = block[TIME_COLUMN]
+        offset += len(time)
+        yield time
+
+
+def check_finite(bad: Mapping[str, tuple[int, int]], filename: str,
+                 product: Product | None = None) -> QualityVerdict:
+    """``Corrupt events`` when a used column has NaN or infinite rows (first column by name)."""
+    for column in sorted(bad):
+        rows, first = bad[column]
+        return QualityVerdict.failed(
+            CORRUPT_EVENTS,
+            f"{filename}: column {column} has {rows} non-finite (NaN or infinite) value(s), "
+            f"first at row {first}", filename=filename, product=product)
+    return QualityVerdict.passed(filename, product)
+
+
+def check_span(filename: str, spans: Mapping[str, float], max_time_span_s: float,
+               product: Product | None = None) -> QualityVerdict:
+    """``Time span too long`` when a span (EXPTIME, the GTIs, the TIME range) exceeds the limit.
+
+    Examples
+    --------
+    >>> check_span("x.fits", {"GTI": 1e9}, 259200.0).detail
+    'x.fits: GTI spans 1000000000.0 s, more than the 259200.0 s any exposure lasts'
+    """
+    for what, span in spans.items():
+        if not np.isfinite(span) or span > max_time_span_s:
+            return QualityVerdict.failed(
+                LONG_TIME_SPAN, f"{filename}: {what} spans {span!r} s, more than the "
+                                f"{max_time_span_s!r} s any exposure lasts",
+                filename=filename, product=product)
+    return QualityVerdict.passed(filename, product)
+
+
+def check_source_events(gross: np.ndarray, filename: str) -> QualityVerdict:
+    """``No source events`` when no bin of a lightcurve counted a source event;
+    ``Corrupt events`` when a bin's sum is not finite.
+
+    Examples
+    --------
+    >>> check_source_events(np.zeros(3), "x.fits").reason
+    'No source events'
+    """
+    if not np.all(np.isfinite(gross)):
+        return QualityVerdict.failed(
+            CORRUPT_EVENTS, f"{filename}: the source sums of {np.count_nonzero(~np.isfinite(gross))}"
+                            " bin(s) are not finite (NaN or infinite EPSILON)", filename=filename)
+    if not np.any(gross != 0):
+        return QualityVerdict.failed(
+            NO_SOURCE_EVENTS, f"{filename}: no source event selected in any of the {gross.size} "
+                              "bin(s) (source boxes, band, DQ and GTIs)", filename=filename)
+    return QualityVerdict.passed(filename, None)
+
+
+def _header_spans(info: ObservationInfo, table: EventTable) -> dict[str, float]:
+    spans = {_where("exptime"): float(info.exptime)}
+    if table.gti is not None and len(table.gti):
+        spans["GTI"] = float(table.gti[-1, 1] - table.gti[0, 0])
+    return spans
+
+
+def _check_events(path: Path, info: ObservationInfo, limits: _Limits) -> QualityVerdict:
+    """The event checks of one file: span of the headers, columns, then the streamed rows."""
+    name, product = path.name, info.product
+    table = open_event_table(path)
+    verdict = check_span(name, _header_spans(info, table), limits.max_time_span_s, product)
+    if not verdict.ok or table.nrows == 0:
+        return verdict if not verdict.ok else check_time(TimeSummary(0, np.nan, np.nan), name,
+                                                         product)
+    columns = USED_COLUMNS[product]
+    check_column_types(table, columns)
+    bad: dict[str, tuple[int, int]] = {}
+    blocks = iter_event_blocks(table, columns, block_rows=limits.block_rows)
+    summary = summarize_time(_scan_blocks(blocks, bad))
+    for verdict in (check_finite(bad, name, product), check_time(summary, name, product)):
+        if not verdict.ok:
+            return verdict
+    return check_span(name, {f"column {TIME_COLUMN}": summary.tmax - summary.tmin},
+                      limits.max_time_span_s, product)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The plain values a check takes besides the file."""
+
+    bad_proposals: frozenset[int]
+    max_time_span_s: float
+    block_rows: int
+
+    @classmethod
+    def of(cls, bad_proposals: Iterable[int], max_time_span_s: float,
+           block_rows: int) -> _Limits:
+        if not max_time_span_s > 0:
+            raise ValueError(f"max_time_span_s must be positive, got {max_time_span_s!r}")
+        return cls(frozenset(int(p) for p in bad_proposals), float(max_time_span_s),
+                   int(block_rows))
+
+
+def _check_open_file(path: Path, limits: _Limits) -> QualityVerdict:
     name = path.name
     with open_fits(path) as hdulist:
         product = detect_product(hdulist, name)
@@ -264,17 +442,17 @@ def _check_open_file(path: Path, bad_proposals: Iterable[int]) -> QualityVerdict
             return QualityVerdict.passed(name, product, f"{name}: readable {product.value}")
         try:
             info = read_observation_info(hdulist, name, product)
-            verdict = check_header(info, bad_proposals)
+            verdict = check_header(info, limits.bad_proposals)
             if not verdict.ok:
                 return verdict
-            blocks = iter_event_blocks(open_event_table(path), [TIME_COLUMN])
-            return check_time(summarize_time(block[TIME_COLUMN] for block in blocks), name, product)
+            return _check_events(path, info, limits)
         except PermanentError as error:
             return QualityVerdict.from_error(error, filename=name, product=product)
 
 
-def check_file(path: str | os.PathLike[str], *,
-               bad_proposals: Iterable[int] = ()) -> QualityVerdict:
+def check_file(path: str | os.PathLike[str], *, bad_proposals: Iterable[int] = (),
+               max_time_span_s: float = DEFAULT_MAX_TIME_SPAN_S,
+               block_rows: int = DEFAULT_BLOCK_ROWS) -> QualityVerdict:
     """Check one file; never raises for bad data.
 
     Parameters
@@ -283,15 +461,25 @@ def check_file(path: str | os.PathLike[str], *,
         A corrtag, tag, x1d (or hstlc lightcurve) file, ``.fits`` or ``.fits.gz``.
     bad_proposals : iterable of int
         Proposal IDs to refuse (``Bad Proposal``).
+    max_time_span_s : float
+        Longest EXPTIME, GTI span or TIME range accepted (``Time span too long``).
+    block_rows : int
+        Rows per streamed block of the event table.
 
     Returns
     -------
     QualityVerdict
         See the module docstring for the order in which reasons are decided.
+
+    Raises
+    ------
+    ValueError
+        ``max_time_span_s`` is not positive (a caller error, not bad data).
     """
     path = Path(path)
+    limits = _Limits.of(bad_proposals, max_time_span_s, block_rows)
     try:
-        verdict = _check_open_file(path, bad_proposals)
+        verdict = _check_open_file(path, limits)
     except PermanentError as error:
         verdict = QualityVerdict.from_error(error, filename=path.name)
     if not verdict.ok:
@@ -328,7 +516,8 @@ def _dataset_conflict(verdicts: list[QualityVerdict]) -> QualityVerdict | None:
 
 
 def check_dataset(paths: Iterable[str | os.PathLike[str]] | DatasetFiles,
-                  bad_proposals: Iterable[int] = ()) -> QualityVerdict:
+                  bad_proposals: Iterable[int] = (), *,
+                  max_time_span_s: float = DEFAULT_MAX_TIME_SPAN_S) -> QualityVerdict:
     """Check every file of one dataset; the first failure (by file name) decides.
 
     For a COS FUV pair both segment files are checked and a failed verdict names
@@ -338,10 +527,13 @@ def check_dataset(paths: Iterable[str | os.PathLike[str]] | DatasetFiles,
     products, or no event list at all also fail the dataset (``Unsupported
     product``, ``No events``).
 
+    ``bad_proposals`` and ``max_time_span_s`` as :func:`check_file`.
+
     Raises
     ------
     ValueError
-        When no path is given (a caller error, not bad data).
+        When no path is given, or ``max_time_span_s`` is not positive (caller errors,
+        not bad data).
     """
     if isinstance(paths, DatasetFiles):
         paths = paths.files
@@ -349,7 +541,8 @@ def check_dataset(paths: Iterable[str | os.PathLike[str]] | DatasetFiles,
     if not ordered:
         raise ValueError("check_dataset needs at least one file")
     proposals = frozenset(int(p) for p in bad_proposals)
-    verdicts = [check_file(path, bad_proposals=proposals) for path in ordered]
+    verdicts = [check_file(path, bad_proposals=proposals, max_time_span_s=max_time_span_s)
+                for path in ordered]
     for verdict in verdicts:
         if not verdict.ok:
             return verdict

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hstlc.config import Settings
+from hstlc.config import DEFAULT_MAX_TIME_SPAN_S, Settings
 from hstlc.fs import Layout, Permissions
 from hstlc.io.headers import GroupKey
 
@@ -31,6 +31,8 @@ class PipelineConfig:
     bad_proposals: tuple[int, ...]
     reference_dir: Path | None
     hlsp: dict[str, str]
+    #: Longest time span (s) of one exposure; longer ones are refused by the check.
+    max_time_span_s: float = DEFAULT_MAX_TIME_SPAN_S
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineConfig:
@@ -42,6 +44,7 @@ class PipelineConfig:
             bad_proposals=tuple(settings.bad_proposals),
             reference_dir=settings.reference_dir,
             hlsp=settings.hlsp.model_dump(),
+            max_time_span_s=settings.max_time_span_s,
         )
 
 

@@ -19,6 +19,7 @@ from hstlc.catalogue.engine import engine_for, session_scope
 from hstlc.catalogue.queries import composite_output_count, group_keys, group_rows, is_event_filename
 from hstlc.catalogue.store import upsert_output
 from hstlc.ingest.dataset import PipelineConfig
+from hstlc.ingest.plan import exposure_of
 from hstlc.io.headers import GroupKey
 
 logger = logging.getLogger(__name__)
@@ -40,13 +41,24 @@ def catalogue_groups(config: PipelineConfig) -> list[GroupKey]:
 
 
 def group_members(config: PipelineConfig, key: GroupKey) -> dict[str, GroupMember]:
-    """``rootname -> member`` of the datasets of one group that have event files."""
+    """``rootname -> member`` of the datasets of one group that have event files.
+
+    One exposure counts once: a member holds one file per segment (the first by file
+    name), whatever else the catalogue holds for that rootname and segment.
+    """
     members: dict[str, GroupMember] = {}
+    segments: set[tuple[str, str]] = set()
     with session_scope(engine_for(config.database_url)) as session:
         for row in group_rows(session, key):
             path = Path(row.path) / row.filename
             member = members.setdefault(row.rootname, GroupMember())
             if is_event_filename(row.filename):
+                segment = (row.rootname, exposure_of(row.filename)[1])
+                if segment in segments:
+                    logger.warning("composite %s: %s repeats exposure %s %s; left out",
+                                   key.label, row.filename, *segment)
+                    continue
+                segments.add(segment)
                 member.files.append(path)
                 member.ids.append(row.id)
             elif row.filename.lower().endswith("_x1d.fits"):

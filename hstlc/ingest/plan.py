@@ -9,13 +9,20 @@ a changed file (same name, new content) is processed again.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hstlc.catalogue.engine import engine_for, session_scope
-from hstlc.catalogue.queries import catalogued, files_of_rootname, ingested_folders, refusals
-from hstlc.fs import sha256_file
+from hstlc.catalogue.queries import (
+    catalogued,
+    files_of_rootname,
+    ingested_folders,
+    refusals,
+    refusals_of,
+)
+from hstlc.fs import content_digest
 from hstlc.ingest.dataset import SKIPPED, DatasetJob, DatasetState, PipelineConfig
 from hstlc.io.headers import group_dataset_files
 from hstlc.targets import normalize_targname
@@ -35,7 +42,9 @@ class Discovery:
 
     ``jobs`` are the datasets plus every other FITS file, each alone: its header decides
     (a product hstlc does not process is refused with a recorded reason and moved to
-    ``bad_data/``).  ``unrecognised`` files are not FITS: they are reported and left.
+    ``bad_data/``).  Every symbolic link is a job alone too, whatever its name and
+    wherever it points (a file, a folder, nothing): the check refuses it without
+    following it.  ``unrecognised`` files are not FITS: they are reported and left.
     """
 
     jobs: tuple[DatasetJob, ...]
@@ -52,8 +61,12 @@ def discover(folder: Path) -> Discovery:
     folder = Path(folder)
     if not folder.is_dir():
         return Discovery((), (), ())
-    paths = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-    jobs, unrecognised, orphans = [], [], []
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    links = [p for p in entries if p.is_symlink()]
+    paths = [p for p in entries if not p.is_symlink() and p.is_file()]
+    jobs = [DatasetJob(rootname=name_rootname(p.name), event_files=(p,), name=p.name)
+            for p in links]
+    unrecognised, orphans = [], []
     for rootname, group in group_dataset_files(paths).items():
         for other in group.unrecognised:
             if other.name.lower().endswith(FITS_SUFFIXES):
@@ -70,6 +83,29 @@ def discover(folder: Path) -> Discovery:
             continue
         jobs.append(DatasetJob(rootname=rootname, event_files=events, x1d=group.x1d))
     return Discovery(tuple(jobs), tuple(sorted(unrecognised)), tuple(orphans))
+
+
+def name_rootname(filename: str) -> str:
+    """The rootname a file's name gives: lower case, before its first ``_`` (or ``.``).
+
+    >>> name_rootname("LD9M10UJQ_corrtag_a.fits")
+    'ld9m10ujq'
+    """
+    return filename.split("_", 1)[0].split(".", 1)[0].lower()
+
+
+def exposure_of(filename: str) -> tuple[str, str]:
+    """``(rootname, kind)`` of a file from its name: one exposure's one product.
+
+    ``kind`` is what follows the rootname, without ``.gz`` and ``.fits``, so that
+    ``x_corrtag_a.fits`` and ``x_corrtag_a.fits.gz`` name the same segment.
+
+    >>> exposure_of("ld9m10ujq_corrtag_a.fits.gz")
+    ('ld9m10ujq', 'corrtag_a')
+    """
+    name = filename.lower().removesuffix(".gz")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return name_rootname(filename), stem.partition("_")[2]
 
 
 # -- idempotency -------------------------------------------------------------------------------
@@ -91,19 +127,20 @@ def is_done(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]) -> 
 def is_refused(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]) -> bool:
     """True when every file of ``job`` was refused before with this very content."""
     with session_scope(engine_for(config.database_url)) as session:
-        known = {name: row.sha256 for name, row in refusals(session, hashes).items()}
-    return all(known.get(path.name) == hashes[path.name] for path in job.files)
+        known = refusals_of(session, hashes)
+    return all(path.name in known for path in job.files)
 
 
 def refusal(job: DatasetJob, config: PipelineConfig, hashes: dict[str, str]
             ) -> tuple[str, str] | None:
     """``(reason, detail)`` when the files ``job`` lacks were refused, with this content,
     into ``bad_data/`` (by an earlier attempt at the same run)."""
-    missing = [path.name for path in job.files if not path.exists()]
+    missing = [path.name for path in job.files if not os.path.lexists(path)]
+    wanted = {name: hashes[name] for name in missing if name in hashes}
     with session_scope(engine_for(config.database_url)) as session:
         found = {name: (row.reason, row.detail or "")
-                 for name, row in refusals(session, missing).items()
-                 if row.path and Path(row.path).is_file() and row.sha256 == hashes.get(name)}
+                 for name, row in refusals_of(session, wanted).items()
+                 if row.path and os.path.lexists(row.path)}
     if not missing or set(missing) - set(found):
         return None
     return found[missing[0]]
@@ -123,8 +160,8 @@ def complete(job: DatasetJob, config: PipelineConfig) -> DatasetJob:
     short) is extracted with that partner again, and a dataset without its x1d gets the
     catalogued one, so a lightcurve is never rebuilt from part of its exposure.
     """
-    if job.name and job.name != job.rootname:
-        return job  # a lone file of another kind
+    if (job.name and job.name != job.rootname) or any(p.is_symlink() for p in job.files):
+        return job  # a lone file of another kind, or a link (refused by the check)
     present = {path.name for path in job.files}
     with session_scope(engine_for(config.database_url)) as session:
         recorded = files_of_rootname(session, job.rootname)
@@ -169,7 +206,7 @@ def plan_jobs(
             continue
         seen.add(key)
         job = complete(job, config)
-        hashes = {path.name: sha256_file(path) for path in job.files}
+        hashes = {path.name: content_digest(path) for path in job.files}
         state = DatasetState(job=job, hashes=hashes)
         if not force and is_done(job, config, hashes):
             done.append(replace(state, status=SKIPPED, detail="already in the catalogue"))

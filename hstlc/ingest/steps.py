@@ -15,11 +15,27 @@ tasks in ``tasks/`` wrap these steps one to one; a batch task runs them in seque
 A crash between ``record`` and ``move`` leaves the file in ``ingest/`` with a
 catalogue row naming its destination; the next run sees the same content hash with
 the file not yet in place and finishes the job.
+
+Refusals (:func:`reject`) follow three rules:
+
+* A new delivery (files in ``ingest/``) that fails is recorded in ``bad_data`` and
+  moved to ``bad_data/``.  Nothing refused is overwritten: the same name refused with
+  other content goes beside the first, as ``<name>.<8 hex of its sha256>``, with a row
+  of its own; the same content refused again stays one file and one row.
+* A symbolic link is refused as a link (reason ``Symbolic link``): the link itself is
+  recorded and moved to ``bad_data/`` (renaming a link never touches its target), so
+  that ``ingest/`` is left clean and the refusal is recorded like any other; nothing
+  it points at is read, moved or given permissions.
+* Re-processing refused: a catalogued dataset (its files in ``filesystem/``, under
+  ``--force`` or a target run) that fails a check now is *not* refused.  It keeps its
+  files, its catalogue rows and its products, and is reported failed with the reason,
+  so that the run ends failed and an operator decides.  Only a delivery is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -27,12 +43,19 @@ from pathlib import Path
 from typing import Any
 
 from hstlc.catalogue.engine import engine_for, is_transient, session_scope
-from hstlc.catalogue.store import forget_ingested, record_bad_data, upsert_metadata, upsert_output
-from hstlc.errors import TRANSIENT_RETRY_DELAYS_S, MissingKeywordError, PermanentError
+from hstlc.catalogue.queries import catalogued_exposures
+from hstlc.catalogue.store import record_bad_data, upsert_metadata, upsert_output
+from hstlc.errors import (
+    NAME_MISMATCH,
+    SYMBOLIC_LINK,
+    TRANSIENT_RETRY_DELAYS_S,
+    MissingKeywordError,
+    PermanentError,
+)
 from hstlc.extraction.quality import check_dataset
-from hstlc.fs import move_file, sha256_file
+from hstlc.fs import content_digest, move_file, refused_destination, sha256_file
 from hstlc.ingest.dataset import DONE, FAILED, PENDING, REJECTED, DatasetState, PipelineConfig
-from hstlc.ingest.plan import is_done, refusal
+from hstlc.ingest.plan import exposure_of, is_done, name_rootname, refusal
 from hstlc.io.headers import GroupKey, ObservationInfo, catalogue_record, read_observation_info
 from hstlc.io.products import detect_product, open_fits
 
@@ -64,14 +87,70 @@ def read_info(path: Path) -> ObservationInfo:
 
 
 def check(state: DatasetState, config: PipelineConfig) -> DatasetState:
-    """Quality checks of every file of the dataset; learn its target and group."""
-    verdict = check_dataset(state.job.files, bad_proposals=config.bad_proposals)
+    """Quality checks of every file of the dataset; learn its target and group.
+
+    A symbolic link is refused before anything reads it; then the quality checks;
+    then every file's name must give its header's ROOTNAME, and no exposure (rootname
+    and product) may be catalogued already under another file name, so that one
+    exposure is counted once in every product.
+    """
+    refuse_links(state.job.files)
+    verdict = check_dataset(state.job.files, bad_proposals=config.bad_proposals,
+                            max_time_span_s=config.max_time_span_s)
     verdict.raise_for_reason()
-    info = read_info(state.job.event_files[0])
+    infos = {path: read_info(path) for path in state.job.files}
+    check_names(infos)
+    check_exposures(state, config)
+    info = infos[state.job.event_files[0]]
     if not info.targname.strip():
         raise MissingKeywordError(f"{info.filename}: TARGNAME is empty", filename=info.filename)
     return replace(state, targname=info.targname, group_key=GroupKey.of(info),
                    extract_files=state.job.event_files)
+
+
+def refuse_links(paths: Iterable[Path]) -> None:
+    """Raise a ``Symbolic link`` refusal for the first link among ``paths`` (never followed)."""
+    for path in paths:
+        if path.is_symlink():
+            raise PermanentError(f"{path.name}: a symbolic link (to {os.readlink(path)!r}); "
+                                 "hstlc takes files, not links", reason=SYMBOLIC_LINK,
+                                 filename=path.name)
+
+
+def check_names(infos: dict[Path, ObservationInfo]) -> None:
+    """Raise a ``Name mismatch`` refusal when a file's name and its ROOTNAME disagree."""
+    for path, info in infos.items():
+        if name_rootname(path.name) != info.rootname:
+            raise PermanentError(
+                f"{path.name}: the name gives rootname {name_rootname(path.name)!r} but the "
+                f"header's ROOTNAME is {info.rootname!r}", reason=NAME_MISMATCH, filename=path.name)
+
+
+def check_exposures(state: DatasetState, config: PipelineConfig) -> None:
+    """Raise a ``Name mismatch`` refusal when a file's exposure is known by another name.
+
+    Within the dataset (``x_corrtag.fits`` beside ``x_corrtag.fits.gz``) or in the
+    catalogue: one exposure's product has one catalogue row, under one file name.
+    """
+    names: dict[tuple[str, str], str] = {}
+    for path in state.job.files:
+        other = names.setdefault(exposure_of(path.name), path.name)
+        if other != path.name:
+            raise PermanentError(f"{path.name}: the same exposure as {other}",
+                                 reason=NAME_MISMATCH, filename=path.name)
+    if state.job.name and state.job.name != state.job.rootname:  # a lone file: its siblings
+        path = state.job.files[0]
+        for sibling in path.parent.glob(f"{path.name.split('_', 1)[0]}_*"):
+            if sibling.name != path.name and exposure_of(sibling.name) == exposure_of(path.name):
+                raise PermanentError(f"{path.name}: the same exposure as {sibling.name}",
+                                     reason=NAME_MISMATCH, filename=path.name)
+    with session_scope(engine_for(config.database_url)) as session:
+        known = catalogued_exposures(session, {root for root, _ in names})
+    for exposure, name in names.items():
+        for other in known.get(exposure[0], ()):
+            if exposure_of(other) == exposure and other != name:
+                raise PermanentError(f"{name}: the same exposure as the catalogued {other}",
+                                     reason=NAME_MISMATCH, filename=name)
 
 
 def convert(state: DatasetState, config: PipelineConfig) -> DatasetState:
@@ -95,7 +174,7 @@ def lightcurve(state: DatasetState, config: PipelineConfig) -> DatasetState:
     lc = extract_lightcurve(
         list(state.extract_files), x1d=state.job.x1d, step=config.step,
         reference_dir=config.reference_dir, find_partner=False,
-        checksums=dict(state.hashes) or True,
+        checksums=dict(state.hashes) or True, max_time_span_s=config.max_time_span_s,
     )
     curve = write_lightcurve(lc, folder / f"{state.job.rootname}_curve.fits")
     config.permissions.apply(curve)
@@ -208,41 +287,37 @@ def guarded(step: Step, state: DatasetState, config: PipelineConfig) -> DatasetS
 
 
 def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str) -> DatasetState:
-    """Record the refused files in ``bad_data`` and move them to ``bad_data/``.
+    """Record the refused delivery in ``bad_data`` and move it to ``bad_data/``.
 
-    A new delivery (files in ``ingest/``) is refused alone: a catalogued dataset of the
-    same name, and the catalogued files :func:`~hstlc.ingest.plan.complete` joined to it,
-    stay as they are.  A catalogued dataset refused on re-processing (``--force``, a
-    target run, new bad proposals) loses its catalogue rows and its individual products
-    in the same step, so nothing points at files no longer in ``filesystem/``; its group
-    is touched so that its composite is rebuilt without it.
+    Only the files in ``ingest/`` are refused: a catalogued dataset of the same name,
+    and the catalogued files :func:`~hstlc.ingest.plan.complete` joined to it, stay as
+    they are.  A dataset with no file in ``ingest/`` is a catalogued one refused on
+    re-processing: it is kept whole and reported failed (see the module's rules).
+    Each file goes to :func:`~hstlc.fs.refused_destination` (never over another
+    refusal); its row, keyed by name and content, says where.
     """
     layout = config.layout
-    layout.ensure("bad_data", permissions=config.permissions)
-    present = [p for p in (*state.job.files, *state.made_files) if p.exists()]
     ingest = layout.ingest.resolve()
-    delivered = [p for p in present if p.resolve().parent == ingest]
-    files = delivered or present
-    hashes = {p.name: state.hashes.get(p.name) or sha256_file(p) for p in files}
-    key = state.group_key
+    present = [p for p in (*state.job.files, *state.made_files) if os.path.lexists(p)]
+    files = [p for p in present if p.parent.resolve() == ingest]
+    if not files:
+        logger.error("%s: re-processing refused (%s): %s; the catalogued dataset is kept",
+                     state.rootname, reason, detail)
+        return replace(state, status=FAILED, reason=reason,
+                       detail=f"re-processing refused ({reason}): {detail}; "
+                              "the catalogued dataset is kept as it was")
+    layout.ensure("bad_data", permissions=config.permissions)
+    hashes = {p.name: state.hashes.get(p.name) or content_digest(p) for p in files}
+    targets = {p: refused_destination(layout.bad_data, p.name, hashes[p.name]) for p in files}
     with session_scope(engine_for(config.database_url)) as session:
-        stale = [] if delivered else forget_ingested(session, [p.name for p in files])
-        products = {Path(o.individual_path, o.individual_filename) for o in (row.output for row in stale)
-                    if o is not None and o.individual_path and o.individual_filename}
-        if stale:
-            key = key or GroupKey.of(stale[0])
-        for path in files:
-            record_bad_data(session, path.name, reason, detail=detail,
-                            path=str(layout.bad_data / path.name), sha256=hashes[path.name])
-    for product in products:
-        for made in (product, product.with_suffix(".png")):
-            made.unlink(missing_ok=True)
-    for path in files:
-        target = layout.bad_data / path.name
-        move_file(path, target, overwrite=True)
+        for path, target in targets.items():
+            record_bad_data(session, path.name, reason, detail=detail, path=str(target),
+                            sha256=hashes[path.name])
+    for path, target in targets.items():
+        move_file(path, target, overwrite=True)  # free, or the very same content
         config.permissions.apply(target)
     logger.warning("%s rejected (%s): %s", state.rootname, reason, detail)
-    return replace(state, status=REJECTED, reason=reason, detail=detail, group_key=key)
+    return replace(state, status=REJECTED, reason=reason, detail=detail)
 
 
 def run_all(state: DatasetState, config: PipelineConfig, steps: Iterable[Step]) -> DatasetState:
@@ -254,7 +329,7 @@ def run_all(state: DatasetState, config: PipelineConfig, steps: Iterable[Step]) 
     ``detail``, and leaves its files where they are.  A dataset an earlier attempt
     already finished is reported done, not redone.
     """
-    moved_away = any(not path.exists() for path in state.job.files)
+    moved_away = any(not os.path.lexists(path) for path in state.job.files)
     if state.status == PENDING and moved_away and is_done(state.job, config, state.hashes):
         return replace(state, status=DONE, detail="finished by an earlier attempt")
     earlier = (refusal(state.job, config, state.hashes)

@@ -215,6 +215,7 @@ class _HeaderReader:
     """Look keywords up in ext 0 and ext 1 and convert them, naming file and keyword on error."""
 
     def __init__(self, hdulist: fits.HDUList, filename: str):
+        self.hdulist = hdulist
         self.headers = [hdulist[0].header]
         if len(hdulist) > 1:
             self.headers.append(hdulist[1].header)
@@ -242,9 +243,25 @@ class _HeaderReader:
             filename=self.filename,
         )
 
+    def _check_ascii(self, field: str, text: str) -> None:
+        """Refuse a value astropy read with ``?`` for non-ASCII bytes (see :func:`_raw_card`)."""
+        key = KEYWORDS[field][0]
+        for ext, header in enumerate(self.headers):
+            if key in header:
+                card = _raw_card(self.hdulist, ext, key)
+                if card is not None and not card.isascii():
+                    value = card[10:].split(b"/")[0].strip().strip(b"'").rstrip()
+                    raise MissingKeywordError(
+                        f"{self.filename}: ext {ext} keyword {key} holds non-ASCII bytes "
+                        f"{value!r} (read as {text!r}); FITS headers are ASCII",
+                        filename=self.filename)
+                return
+
     def text(self, field: str, *, required: bool = False) -> str | None:
         value = self.raw(field)
         text = None if value is None else str(value).strip()
+        if text and "?" in text:
+            self._check_ascii(field, text)
         if required and not text:
             raise self._missing(field)
         limit = TEXT_WIDTHS.get(field)
@@ -275,6 +292,29 @@ class _HeaderReader:
         if not number.is_integer():
             raise self._bad(field, self.raw(field), "an integer")
         return int(number)
+
+
+def _raw_card(hdulist: fits.HDUList, ext: int, key: str) -> bytes | None:
+    """The first 80-byte card of ``key`` in ext ``ext`` as stored in the file, or None.
+
+    astropy replaces each non-ASCII byte of a header by ``?`` (with a warning), so a
+    value with ``?`` is looked up again in the file's bytes to tell the two apart.
+    """
+    info = hdulist.fileinfo(ext)
+    if info is None or info.get("file") is None:
+        return None
+    stream, start = info["file"], int(info["hdrLoc"])
+    position = stream.tell()
+    try:
+        stream.seek(start)
+        raw = stream.read(int(info["datLoc"]) - start)
+    finally:
+        stream.seek(position)
+    name = key.encode("ascii")
+    for offset in range(0, len(raw), 80):
+        if raw[offset:offset + 8].rstrip() == name:
+            return bytes(raw[offset:offset + 80])
+    return None
 
 
 def _rootname(reader: _HeaderReader, filename: str) -> str:

@@ -14,7 +14,14 @@ Detection order (the first rule that decides wins):
    a STIS CCD file is refused here, before anything else is looked at;
 4. OBSMODE must be TIME-TAG (ACCUM, ACQ, ACQ/PEAK ... are refused);
 5. the columns of ext 1 decide: corrtag events, STIS tag events, x1d spectrum;
-   anything else (lamp-flash tables, rawtag event lists, images) is refused.
+   anything else (lamp-flash tables, rawtag event lists, images) is refused, but an
+   EVENTS table with XCORR and YCORR that lacks another corrtag column is a
+   :class:`~hstlc.errors.MissingKeywordError` naming that column.
+
+Whether a file is whole is judged from its own sizes: the bytes each HDU's header
+implies (header, data and padding) against the file's length (for ``.gz``, the
+decompressed length), never from astropy's warnings, which are process-wide state that
+threads opening other files share.
 
 Every refusal raises :class:`~hstlc.errors.UnsupportedProductError` whose detail
 names the file and what was found, e.g.
@@ -29,7 +36,6 @@ import enum
 import gzip
 import logging
 import os
-import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +66,8 @@ COS_CORRTAG_COLUMNS = frozenset({"TIME", "XCORR", "YCORR", "WAVELENGTH", "EPSILO
 STIS_CORRTAG_COLUMNS = frozenset(
     {"TIME", "RAWX", "RAWY", "XCORR", "YCORR", "WAVELENGTH", "EPSILON", "DQ"}
 )
+#: Columns only corrected event lists have: with them, a missing column is a defect.
+_CORRECTED_COLUMNS = frozenset({"XCORR", "YCORR"})
 #: Columns of a STIS MAMA TIME-TAG EVENTS table.
 STIS_TAG_COLUMNS = frozenset({"TIME", "AXIS1", "AXIS2"})
 #: Columns every x1d spectrum table has.
@@ -71,9 +79,8 @@ _DETECTORS = {"COS": ("FUV", "NUV"), "STIS": ("FUV-MAMA", "NUV-MAMA")}
 _FUV_SEGMENTS = {"FUVA": "A", "FUVB": "B"}
 # Ways the tail of a file name can say the FUV segment (fallback only).
 _NAME_SEGMENTS = {"_corrtag_a": "A", "_corrtag_b": "B"}
-# Warning texts from astropy that mean the file is not whole ("File may have been
-# truncated", "Header size is not multiple of 2880 ... or the file is corrupted").
-_TRUNCATION_HINTS = ("truncated", "corrupt")
+# The first bytes of an extension header: after the last HDU read, they mean an HDU was lost.
+_XTENSION = b"XTENSION"
 
 
 class Product(enum.Enum):
@@ -106,26 +113,57 @@ class Product(enum.Enum):
         return self.fuv_segment is not None
 
 
-def _is_truncation(message: str) -> bool:
-    text = message.lower()
-    return any(hint in text for hint in _TRUNCATION_HINTS)
-
-
-def _gzip_is_whole(path: Path) -> bool:
-    """Read a gzip stream to its end; False when it stops early or is corrupt."""
+def _gzip_length(path: Path) -> int | None:
+    """Bytes of a gzip stream once decompressed; None when it stops early or is corrupt."""
+    length = 0
     try:
         with gzip.open(path, "rb") as stream:
-            while stream.read(1 << 22):
-                pass
+            while chunk := stream.read(1 << 22):
+                length += len(chunk)
     except (OSError, EOFError, zlib.error):
-        return False
-    return True
+        return None
+    return length
+
+
+def _extent(hdu: fits.hdu.base._BaseHDU) -> tuple[int, int]:
+    """``(data start, end)``: the bytes an HDU's header says it occupies, padding included.
+
+    The data size comes from the header (BITPIX, NAXISn, PCOUNT, GCOUNT), not from the file.
+    """
+    info = hdu.fileinfo()
+    start = int(info["datLoc"])
+    return start, start + int(info["datSpan"])
 
 
 def _fits_size(hdulist: fits.HDUList) -> int:
     """Bytes the HDUs that astropy found occupy (end of the last HDU's padded data)."""
-    info = hdulist[-1].fileinfo()
-    return int(info["datLoc"]) + int(info["datSpan"])
+    return _extent(hdulist[-1])[1]
+
+
+def _check_extents(hdulist: fits.HDUList, name: str, size: int) -> None:
+    """Refuse a file shorter than its headers say, naming the first HDU it cuts.
+
+    ``size`` is the file's length (decompressed for ``.gz``).  The padding to 2880
+    bytes counts: a FITS file that ends inside it lost what followed (an HDU, maybe).
+    """
+    for index, hdu in enumerate(hdulist):
+        start, end = _extent(hdu)
+        if end > size:
+            raise UnreadableFileError(
+                f"{name}: truncated: ext {index} ({hdu.name or 'no EXTNAME'}) needs {end} bytes "
+                f"(data from byte {start}) but the file has {size} bytes", filename=name)
+
+
+def _check_tail(stream: BinaryIO, name: str, end: int, size: int) -> None:
+    """Refuse bytes after the last HDU that begin another extension (an HDU was lost)."""
+    if size <= end:
+        return
+    stream.seek(end)
+    if stream.read(len(_XTENSION)) == _XTENSION:
+        raise UnreadableFileError(
+            f"{name}: the extension header at byte {end} cannot be read (truncated or "
+            f"corrupt; the file has {size} bytes)", filename=name)
+    logger.warning("%s: %d bytes after the last HDU (from byte %d)", name, size - end, end)
 
 
 def _gzip_size_matches(path: Path, size: int) -> bool:
@@ -136,12 +174,14 @@ def _gzip_size_matches(path: Path, size: int) -> bool:
     return isize == size % (1 << 32)
 
 
-def _check_complete(hdulist: fits.HDUList, path: Path) -> None:
-    """Refuse a file that lost HDUs: fewer than NEXTEND, or a gzip stream cut short.
+def _check_complete(hdulist: fits.HDUList, path: Path, stream: BinaryIO) -> None:
+    """Refuse a file that lost HDUs or bytes, judged on this file's own sizes alone.
 
-    astropy stops quietly at the end of a truncated gzip stream, so for ``.gz`` the
-    trailer's uncompressed size is compared with the HDUs found (O(1)); only when
-    they disagree is the whole stream read to tell a cut stream from trailing bytes.
+    The bytes each HDU's header implies are compared with the file's length; fewer
+    extensions than NEXTEND, or an extension header after the last HDU read, are also
+    refused.  For ``.gz`` the trailer's uncompressed size is compared with the HDUs
+    found (O(1)); only when they disagree is the whole stream read, to tell a cut stream
+    from a short or long decompressed file.
     """
     name = path.name
     expected = hdulist[0].header.get("NEXTEND")
@@ -152,15 +192,27 @@ def _check_complete(hdulist: fits.HDUList, path: Path) -> None:
             "(truncated file?)",
             filename=name,
         )
-    if path.suffix.lower() == ".gz" and not _gzip_size_matches(path, _fits_size(hdulist)):
-        if not _gzip_is_whole(path):
-            raise UnreadableFileError(f"{name}: the gzip stream is truncated or corrupt",
-                                      filename=name)
-        logger.warning("%s: bytes after the last HDU in the gzip stream", name)
+    end = _fits_size(hdulist)
+    if path.suffix.lower() != ".gz":
+        size = os.fstat(stream.fileno()).st_size
+        _check_extents(hdulist, name, size)
+        _check_tail(stream, name, end, size)
+        return
+    if _gzip_size_matches(path, end):
+        return
+    length = _gzip_length(path)
+    if length is None:
+        raise UnreadableFileError(f"{name}: the gzip stream is truncated or corrupt",
+                                  filename=name)
+    _check_extents(hdulist, name, length)
+    if length > end:
+        logger.warning("%s: %d bytes after the last HDU in the gzip stream", name, length - end)
 
 
+# Warning: astropy's warnings reach here as exceptions only when the caller's filters turn
+# them into errors (``-W error``); astropy then could not read the file as it is.
 _FITS_ERRORS = (OSError, EOFError, ValueError, TypeError, IndexError, KeyError, zlib.error,
-                fits.VerifyError)
+                fits.VerifyError, Warning)
 
 
 def _parse_headers(hdulist: fits.HDUList, name: str) -> None:
@@ -178,26 +230,23 @@ def _parse_headers(hdulist: fits.HDUList, name: str) -> None:
 
 
 def _open_hdulist(stream: BinaryIO, name: str) -> fits.HDUList:
-    """fits.open on an open stream, every header parsed; warnings checked for truncation."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            hdulist = fits.open(stream, memmap=True, lazy_load_hdus=False)
-        except _FITS_ERRORS as exc:
-            raise UnreadableFileError(
-                f"{name}: not a readable FITS file ({type(exc).__name__}: {exc})", filename=name
-            ) from exc
-        try:
-            _parse_headers(hdulist, name)
-        except UnreadableFileError:
-            hdulist.close()
-            raise
-    for warning in caught:
-        message = str(warning.message).strip().replace("\n", " ")
-        if _is_truncation(message):
-            hdulist.close()
-            raise UnreadableFileError(f"{name}: {message}", filename=name)
-        logger.warning("%s: astropy: %s", name, message)
+    """fits.open on an open stream, every header parsed.
+
+    Whether the file is whole is judged afterwards from its own sizes
+    (:func:`_check_complete`), never from warnings, which are process-wide state shared
+    with the threads opening other files.
+    """
+    try:
+        hdulist = fits.open(stream, memmap=True, lazy_load_hdus=False)
+    except _FITS_ERRORS as exc:
+        raise UnreadableFileError(
+            f"{name}: not a readable FITS file ({type(exc).__name__}: {exc})", filename=name
+        ) from exc
+    try:
+        _parse_headers(hdulist, name)
+    except UnreadableFileError:
+        hdulist.close()
+        raise
     return hdulist
 
 
@@ -205,11 +254,11 @@ def _open_hdulist(stream: BinaryIO, name: str) -> fits.HDUList:
 def open_fits(path: str | os.PathLike[str]) -> Iterator[fits.HDUList]:
     """Open a FITS file (``.fits`` or ``.fits.gz``) for reading, or refuse it.
 
-    Every header is read and parsed at once (so a truncated file or a corrupt card
-    is seen here); the data are memory-mapped when the file is not compressed.
-    Warnings from astropy are caught: one that says the file is truncated or
-    corrupt makes the file unreadable, the others are logged.  The file handle is
-    opened here and always closed, also when astropy fails half-way.
+    Every header is read and parsed at once (so a corrupt card is seen here), and
+    the bytes the headers imply are compared with the file's length (so a truncated
+    file is seen here, whatever other threads do); the data are memory-mapped when
+    the file is not compressed.  The file handle is opened here and always closed,
+    also when astropy fails half-way.
 
     Parameters
     ----------
@@ -242,7 +291,7 @@ def open_fits(path: str | os.PathLike[str]) -> Iterator[fits.HDUList]:
         try:
             if len(hdulist) == 0:
                 raise UnreadableFileError(f"{name}: no HDU in the file", filename=name)
-            _check_complete(hdulist, path)
+            _check_complete(hdulist, path, stream)
             yield hdulist
         finally:
             hdulist.close()
@@ -377,8 +426,13 @@ def detect_product(hdulist: fits.HDUList, filename: str) -> Product:
         return product
     if X1D_COLUMNS <= columns and "TIME" not in columns:
         return Product.X1D
+    needed = COS_CORRTAG_COLUMNS if instrume == "COS" else STIS_CORRTAG_COLUMNS
+    lacking = ", ".join(sorted(needed - columns))
     is_events = ext1.name.upper() == _EVENTS_EXTNAME and "TIME" in columns
-    hint = " (a raw event list: no XCORR/YCORR/WAVELENGTH)" if is_events else ""
+    if is_events and _CORRECTED_COLUMNS <= columns:  # a corrtag that lost a column
+        raise MissingKeywordError(f"{filename}: ext 1 {ext1.name} has no column {lacking}",
+                                  filename=filename)
+    hint = f" (a raw event list: no {lacking})" if is_events else ""
     raise UnsupportedProductError(
         f"{filename}: {_describe_ext1(ext1)} is not a corrtag/tag event list "
         f"or an x1d spectrum{hint}",
