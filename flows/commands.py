@@ -9,7 +9,8 @@ are the 2016 names.
 One run per home: a command first takes the home's run lock (before it touches the
 catalogue), and a second command started meanwhile prints why and exits with
 :data:`~hstlc.cli.EXIT_BUSY`.  The processes a run starts (Prefect's temporary server
-above all) never outlive it, even when it is killed: see :func:`guard_children`.
+above all) never outlive it, even when it is killed: see
+:func:`hstlc.processes.end_children_with_this_process`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,7 @@ import argparse
 import json
 import logging
 import os
-import re
-import signal
-import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -32,7 +28,8 @@ from typing import Any
 from hstlc.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunInProgressError, run
 from hstlc.config import Settings
 from hstlc.errors import HstlcError
-from hstlc.fs import run_lock
+from hstlc.fs import Layout, run_lock, sweep_debris
+from hstlc.processes import end_children_with_this_process
 
 #: Prefect defaults for running here: offline, quiet, patient with a slow first start.
 PREFECT_DEFAULTS = {
@@ -44,14 +41,6 @@ PREFECT_DEFAULTS = {
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
-#: Environment variable carrying the token of a run: every process the run starts
-#: inherits it, so that :func:`end_processes` finds them once the run has ended.
-RUN_TOKEN_ENV = "HSTLC_RUN_TOKEN"
-#: Seconds a process of an ended run has to stop after SIGTERM, before SIGKILL.
-CHILD_GRACE_S = 10.0
-_WATCHDOG: list[subprocess.Popen[bytes]] = []  # the watchdog of this process, if started
-#: The name :func:`hstlc.fs.atomic_path` gives a product while it is being written.
-TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
 
 logger = logging.getLogger("hstlc.commands")
 
@@ -158,31 +147,9 @@ def _launch(args: argparse.Namespace, settings: Settings, load_flow: Callable[[]
         return _launch_held(args, settings, load_flow, idle_check, parameters)
 
 
-def sweep_debris(settings: Settings) -> list[Path]:
-    """Remove the temporary files a killed run left beside its products; return them.
-
-    Only names made by :func:`hstlc.fs.atomic_path` (``.<name>.<12 hex>.tmp``) in the
-    hstlc folders are removed, and only under the run lock: no live writer owns them.
-    """
-    from hstlc.fs import Layout
-
-    removed = []
-    for folder in {p.resolve() for p in Layout.from_settings(settings).folders().values()}:
-        for root, _, names in os.walk(folder):
-            for name in names:
-                if TEMPORARY_NAME.fullmatch(name):
-                    path = Path(root) / name
-                    path.unlink(missing_ok=True)
-                    removed.append(path)
-    if removed:
-        logger.warning("removed %d temporary files left by an interrupted run: %s",
-                       len(removed), ", ".join(str(p) for p in sorted(removed)))
-    return removed
-
-
 def _launch_held(args: argparse.Namespace, settings: Settings, load_flow: Callable[[], Any],
                  idle_check: bool, parameters: dict[str, Any]) -> int:
-    sweep_debris(settings)
+    sweep_debris(Layout.from_settings(settings))
     _upgrade_catalogue(settings)
     if idle_check:
         idle = _nothing_to_do(args, settings)
@@ -195,84 +162,10 @@ def _launch_held(args: argparse.Namespace, settings: Settings, load_flow: Callab
     from tasks.runner import task_runner_for
 
     if not PREFECT_API_URL.value():  # Prefect will start its temporary server from here
-        guard_children()
+        end_children_with_this_process()
     flow = load_flow().with_options(task_runner=task_runner_for(_reload()))
     result = run_flow(flow, **parameters)
     return _finish(result, settings, args)
-
-
-def guard_children() -> None:
-    """Make sure every process this run starts from now on ends when this process ends.
-
-    Prefect's temporary server (uvicorn) is a child process that survives a parent
-    killed with SIGKILL.  Here the run gets a token in its environment, which every
-    child inherits, and a watchdog process that holds the read end of a pipe from this
-    process: the pipe closes when this process ends, however it ends, and the watchdog
-    then ends every process carrying the token (SIGTERM, then SIGKILL after
-    :data:`CHILD_GRACE_S`).  On a normal exit Prefect has already stopped its server
-    and the watchdog finds nothing.  Needs ``/proc`` (Linux); elsewhere a no-op.
-    """
-    if _WATCHDOG or not Path("/proc/self/environ").exists():
-        return
-    token = uuid.uuid4().hex
-    watchdog_env = {k: v for k, v in os.environ.items() if k != RUN_TOKEN_ENV}
-    _WATCHDOG.append(subprocess.Popen(
-        [sys.executable, "-c", "import sys; from flows.commands import watch; watch(sys.argv[1])",
-         token],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=watchdog_env, start_new_session=True))
-    os.environ[RUN_TOKEN_ENV] = token
-
-
-def watch(token: str) -> None:
-    """The watchdog: wait until the run's pipe closes, then end the run's processes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.stdin.buffer.read()  # returns at end of file: the run's process has ended
-    end_processes(token)
-
-
-def processes_with(token: str) -> list[int]:
-    """Ids of the live processes of the run ``token`` (its :data:`RUN_TOKEN_ENV`)."""
-    return processes_carrying(RUN_TOKEN_ENV, token)
-
-
-def processes_carrying(variable: str, value: str) -> list[int]:
-    """Ids of the live processes (not this one) whose environment has ``variable=value``."""
-    marker = f"{variable}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()  # empty for a zombie
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
-
-
-def end_processes(token: str, grace_s: float = CHILD_GRACE_S) -> list[int]:
-    """SIGTERM every process of the run ``token``, SIGKILL what is left after ``grace_s``.
-
-    Returns the ids that were signalled.
-    """
-    signalled = processes_with(token)
-    for pid in signalled:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while processes_with(token) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid in processes_with(token):
-        _signal(pid, signal.SIGKILL)
-    return signalled
-
-
-def _signal(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:  # ended meanwhile
-        pass
 
 
 def _pipeline(args: argparse.Namespace, settings: Settings) -> int:

@@ -33,6 +33,9 @@ from hstlc.errors import HstlcError
 
 logger = logging.getLogger(__name__)
 
+#: The name :func:`atomic_path` gives a file while it is being written.
+TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
 #: Longest folder name made from a target name (bytes are ASCII, so also characters).
 MAX_DIRNAME = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -321,3 +324,23 @@ def move_file(source: Path, destination: Path, *, overwrite: bool = False) -> Pa
                 os.fsync(handle.fileno())
     source.unlink()
     return destination
+
+
+def sweep_debris(layout: Layout) -> list[Path]:
+    """Remove the temporary files a killed run left beside its products; return them.
+
+    Only names made by :func:`atomic_path` (``.<name>.<12 hex>.tmp``) in the
+    hstlc folders are removed, and only under the run lock: no live writer owns them.
+    """
+    removed = []
+    for folder in {p.resolve() for p in layout.folders().values()}:
+        for root, _, names in os.walk(folder):
+            for name in names:
+                if TEMPORARY_NAME.fullmatch(name):
+                    path = Path(root) / name
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+    if removed:
+        logger.warning("removed %d temporary files left by an interrupted run: %s",
+                       len(removed), ", ".join(str(p) for p in sorted(removed)))
+    return removed

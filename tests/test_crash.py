@@ -46,8 +46,8 @@ def test_a_killed_run_leaves_no_temporary_server(nuv_home, tmp_path):
 
 
 def test_the_next_run_removes_temporary_files_of_a_killed_run(home):
-    from flows.commands import sweep_debris
     from hstlc.config import load_settings
+    from hstlc.fs import Layout, sweep_debris
 
     folder = home / "outputs" / "TEST-STAR"
     folder.mkdir(parents=True)
@@ -57,7 +57,7 @@ def test_the_next_run_removes_temporary_files_of_a_killed_run(home):
     for path in kept:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"kept")
-    assert sweep_debris(load_settings()) == [debris]
+    assert sweep_debris(Layout.from_settings(load_settings())) == [debris]
     assert not debris.exists() and all(p.exists() for p in kept)
 
 
@@ -76,7 +76,7 @@ def test_the_watchdog_ends_every_process_of_its_run():
     import subprocess
     import sys
 
-    from flows.commands import RUN_TOKEN_ENV, end_processes, processes_with
+    from hstlc.processes import RUN_TOKEN_ENV, end_processes, processes_with
 
     token = "0123abcd" * 4
     env = {**os.environ, RUN_TOKEN_ENV: token}

@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from hstlc.errors import MissingKeywordError, UnsupportedProductError
 from hstlc.extraction.accumulate import accumulate_boxes
-from hstlc.extraction.boxes import BACKGROUND, SOURCE, Box, BoxSums, Selection
+from hstlc.extraction.boxes import (
+    BACKGROUND,
+    SOURCE,
+    Box,
+    BoxSums,
+    Selection,
+    common_gti,
+    gti_exposure,
+    time_grid,
+)
 from hstlc.extraction.calibrate import Response, fit_dispersion, nuv_column_wavelengths
 from hstlc.extraction.extract import (
     AIRGLOW_WINDOWS,
@@ -19,11 +28,8 @@ from hstlc.extraction.extract import (
     EventHeader,
     band_pixels,
     bin_columns,
-    common_gti,
     cos_boxes,
     extract_lightcurve,
-    gti_exposure,
-    time_grid,
 )
 from hstlc.io.events import open_event_table
 from hstlc.io.x1d import X1dRow

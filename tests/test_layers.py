@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
             "testing"},
 }
 #: Top-level modules that are the base (used everywhere) or the application (use everything).
-BASE_MODULES = {"_version", "errors", "config", "fs", "targets", "logs"}
+BASE_MODULES = {"_version", "errors", "config", "fs", "targets", "logs", "processes"}
 APP_MODULES = {"cli", "admin", "demo"}
 MAX_LINES = 600
 

@@ -47,8 +47,9 @@ The algorithm is the 2016 one (see LEGACY.md) with its defects fixed:
   numerator.  (The former ``error * |flux / counts|`` assumed one flux per count for
   source and background alike; it diverged where ``counts`` is near zero.)
 
-The science is in functions of arrays: :func:`time_grid`, :func:`common_gti` and
-:func:`gti_exposure` (the grid and each bin's exposure), :func:`cos_boxes` and
+The science is in functions of arrays: :func:`~hstlc.extraction.boxes.time_grid`,
+:func:`~hstlc.extraction.boxes.common_gti` and :func:`~hstlc.extraction.boxes.gti_exposure`
+(the grid and each bin's exposure, in :mod:`hstlc.extraction.boxes`), :func:`cos_boxes` and
 :func:`hstlc.extraction.stis_corrtag.order_boxes` (the boxes), :func:`band_pixels` (npix)
 and :func:`bin_columns` (the columns from the per-box sums).  :func:`extract_lightcurve`
 reads the headers and the x1d, streams the events through
@@ -78,7 +79,6 @@ from hstlc.extraction.boxes import (
     Selection,
     common_gti,
     gti_exposure,
-    time_grid,
 )
 from hstlc.extraction.calibrate import (
     FLUXCAL_NONE,
@@ -97,8 +97,8 @@ from hstlc.io.x1d import X1dRow, read_x1d
 logger = logging.getLogger(__name__)
 
 __all__ = ["AIRGLOW_WINDOWS", "COS_FUV_WLIM", "COS_NUV_WLIM", "EventHeader",
-           "band_pixels", "bin_columns", "common_gti", "cos_boxes", "extract_lightcurve",
-           "fuv_partner", "gti_exposure", "time_grid", "x1d_range"]
+           "band_pixels", "bin_columns", "cos_boxes", "extract_lightcurve", "fuv_partner",
+           "x1d_range"]
 
 AIRGLOW_WINDOWS: tuple[tuple[float, float], ...] = ((1208.0, 1225.0), (1298.0, 1312.0))
 COS_FUV_WLIM = (915.0, 1800.0)

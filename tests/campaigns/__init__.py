@@ -26,9 +26,9 @@ from astropy.io import fits
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from flows.commands import processes_carrying
 from hstlc import testing
 from hstlc.catalogue.models import BadData, Metadata, Outputs
+from hstlc.processes import processes_carrying
 
 #: Seconds the processes of a killed run may take to end (the watchdog's grace + margin).
 PROCESS_GRACE_S = 20.0
