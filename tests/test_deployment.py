@@ -252,3 +252,107 @@ def test_production_stack_prefect_and_catalogue_on_postgresql(tmp_path, pg_clust
     prefect_engine.dispose()
     assert {name.split("-2")[0] for name in stored} >= {
         "hstlc-pipeline", "ingest", "composite", "reprocess-TEST-STAR", "process-TEST-STAR"}
+
+
+def flow_run_ended(api: str, run_id: str, timeout: float, logs: list[Path]) -> dict:
+    """The flow run, read once it is in a final state."""
+    def ended():
+        flow_run = get(f"{api}/flow_runs/{run_id}")
+        if flow_run is not None and flow_run.json()["state"]["type"] in {
+                "COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
+            return flow_run.json()
+        return None
+
+    return wait_for(ended, timeout, f"the end of flow run {run_id}", logs)
+
+
+def catalogue_snapshot(home: Path) -> dict[str, tuple]:
+    """Every metadata row by file name: its timestamps and those of its outputs row."""
+    engine = create_catalogue_engine(f"sqlite:///{home / 'hstlc.db'}")
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Metadata.filename, Metadata.created_at, Metadata.updated_at,
+                   Outputs.individual_filename, Outputs.created_at, Outputs.updated_at,
+                   Outputs.composite_filename)
+            .outerjoin(Outputs, Outputs.metadata_id == Metadata.id)).all()
+    engine.dispose()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_ui_retry_of_a_failed_deployed_run_redoes_only_the_failed_dataset(tmp_path):
+    """A served nightly run with one dataset failed (its outputs/<TARGNAME> folder cannot be
+    made: the path is a plain file), retried the way the Prefect UI's Retry button does it
+    (``POST /flow_runs/<id>/set_state`` with a forced Scheduled "AwaitingRetry" state): the
+    same flow run is run again by the serving process, redoes that dataset only and ends
+    COMPLETED."""
+    home = tmp_path / "home"
+    ingest_dir = home / "ingest"
+    good = {"lb1c02nuq": 1, "lb1c03nuq": 2}
+    for rootname, seed in good.items():
+        build_cos_nuv(ingest_dir, rootname=rootname, seed=seed, exptime=200.0,
+                      targname="GOOD-STAR")
+    build_cos_nuv(ingest_dir, rootname="lb1c04nuq", seed=3, exptime=200.0, targname="RETRY-STAR")
+    inputs = sorted(p.name for p in ingest_dir.iterdir())
+    assert len(inputs) == 6
+    # An environmental fault the deployed process meets (chmod does not stop root): the
+    # failing dataset's lightcurve folder cannot be created.
+    obstacle = home / "outputs" / "RETRY-STAR"
+    obstacle.parent.mkdir(parents=True)
+    obstacle.write_text("in the way")
+
+    env = child_env(tmp_path, HSTLC_HOME_DIR=str(home))
+    serve_log = tmp_path / "serve.log"
+    with prefect_server(env, tmp_path / "server.log", [serve_log], 120) as (api, logs):
+        serve = start([str(BIN / "hstlc"), "serve"], env, serve_log)
+        try:
+            nightly = wait_for(lambda: get(f"{api}/deployments/name/hstlc_pipeline/nightly"),
+                               120, "the served nightly deployment", logs).json()
+            run_id = trigger(f"{api}/deployments/{nightly['id']}/create_flow_run", {})
+            first = flow_run_ended(api, run_id, 240, logs)
+            assert first["state"]["type"] == "FAILED", first["state"]
+            assert first["run_count"] == 1
+            assert sorted(p.name for p in ingest_dir.iterdir()) == [
+                "lb1c04nuq_corrtag.fits", "lb1c04nuq_x1d.fits"]
+            before = catalogue_snapshot(home)
+            assert sorted(before) == [n for n in inputs if not n.startswith("lb1c04nuq")]
+            curves = {r: home / "outputs" / "GOOD-STAR" / f"{r}_curve.fits" for r in good}
+            mtimes = {r: c.stat().st_mtime_ns for r, c in curves.items()}
+            composites = {p: p.stat().st_mtime_ns
+                          for p in (home / "outputs" / "composite").glob("*.fits")}
+            assert len(composites) == 1  # GOOD-STAR's, made from its two datasets
+
+            obstacle.unlink()  # the fault is repaired; then Retry, as the UI sends it
+            started = time.monotonic()
+            response = httpx.post(f"{api}/flow_runs/{run_id}/set_state", timeout=10, json={
+                "state": {"type": "SCHEDULED", "name": "AwaitingRetry",
+                          "message": "Retry from the UI"},
+                "force": True})
+            response.raise_for_status()
+            assert response.json()["status"] == "ACCEPT", response.json()
+            retried = flow_run_ended(api, run_id, 240, logs)
+            retry_s = time.monotonic() - started
+        finally:
+            stop(serve)
+    assert retried["state"]["type"] == "COMPLETED", retried["state"]
+    assert retried["run_count"] == 2  # the same flow run, run a second time
+    after = catalogue_snapshot(home)
+    for name, row in before.items():  # the datasets ingested first were not redone
+        assert after[name] == row, name
+    for rootname, curve in curves.items():
+        assert curve.stat().st_mtime_ns == mtimes[rootname]
+    for path, mtime in composites.items():
+        assert path.stat().st_mtime_ns == mtime, path
+    redone = sorted(set(after) - set(before))
+    assert redone == ["lb1c04nuq_corrtag.fits", "lb1c04nuq_x1d.fits"]
+    assert after["lb1c04nuq_corrtag.fits"][2] == "lb1c04nuq_curve.fits"
+    assert after["lb1c04nuq_corrtag.fits"][5] is not None  # with its composite
+    assert (home / "outputs" / "RETRY-STAR" / "lb1c04nuq_curve.fits").is_file()
+    # every input exactly once, in filesystem/<TARGNAME>/
+    assert not list(ingest_dir.iterdir())
+    assert not (home / "bad_data").exists() or not list((home / "bad_data").rglob("*.fits"))
+    kept = sorted(p.name for p in (home / "filesystem").rglob("*.fits"))
+    assert kept == inputs
+    assert sorted(p.name for p in (home / "filesystem" / "RETRY-STAR").iterdir()) == [
+        "lb1c04nuq_corrtag.fits", "lb1c04nuq_x1d.fits"]
+    print(f"first run: {first['state']['message']!r}; retry: {retry_s:.1f} s from Retry "
+          "to COMPLETED; datasets redone: 1 of 3")
