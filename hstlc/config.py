@@ -47,8 +47,10 @@ from hstlc.errors import ConfigurationError
 ENV_PREFIX = "HSTLC_"
 CONFIG_ENV = "HSTLC_CONFIG"
 SECRET_KEYS = frozenset({"db_connection_string"})
-#: HSTLC_* variables that are no setting: the settings file, the demo set, the tests' real files.
-OTHER_ENV = frozenset({CONFIG_ENV, "HSTLC_DEMO_DATA", "HSTLC_REAL_DATA"})
+#: HSTLC_* variables that are no setting: the settings file, the demo set, the tests' real
+#: files, and the token a run gives the processes it starts (:mod:`hstlc.processes`).
+RUN_TOKEN_ENV = "HSTLC_RUN_TOKEN"
+OTHER_ENV = frozenset({CONFIG_ENV, "HSTLC_DEMO_DATA", "HSTLC_REAL_DATA", RUN_TOKEN_ENV})
 
 logger = logging.getLogger(__name__)
 DEFAULT_CONFIG_FILE = "hstlc.yaml"

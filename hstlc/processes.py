@@ -2,9 +2,9 @@
 
 Prefect's temporary server (uvicorn) is a child process that survives a parent killed
 with SIGKILL.  :func:`end_children_with_this_process` gives the run a token in its
-environment, which every child inherits, and starts a watchdog that ends every process
-carrying the token once the run's process has ended, however it ended.  Linux only (it
-reads ``/proc``); elsewhere a no-op.
+environment (:data:`hstlc.config.RUN_TOKEN_ENV`), which every child inherits, and starts
+a watchdog that ends every process carrying the token once the run's process has ended,
+however it ended.  Linux only (it reads ``/proc``); elsewhere a no-op.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
-#: Environment variable carrying the token of a run: every process the run starts
-#: inherits it, so that :func:`end_processes` finds them once the run has ended.
-RUN_TOKEN_ENV = "HSTLC_RUN_TOKEN"
+from hstlc.config import RUN_TOKEN_ENV
+
 #: Seconds a process of an ended run has to stop after SIGTERM, before SIGKILL.
 CHILD_GRACE_S = 10.0
 _WATCHDOG: list[subprocess.Popen[bytes]] = []  # the watchdog of this process, if started

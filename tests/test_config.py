@@ -67,10 +67,11 @@ def test_invalid_database_url_never_shows_its_password(home, monkeypatch, capsys
 def test_misspelt_environment_variable_is_reported(home, monkeypatch, caplog):
     monkeypatch.setenv("HSTLC_WOKERS", "3")
     monkeypatch.setenv("HSTLC_HLSP__LEAD", "A. Person")  # a nested key is known
+    monkeypatch.setenv("HSTLC_RUN_TOKEN", "0123abcd")  # set by a run for its processes
     settings = load_settings()
     assert settings.workers != 3 and settings.hlsp.lead == "A. Person"
     assert "HSTLC_WOKERS names no hstlc setting" in caplog.text
-    assert "HSTLC_HLSP__LEAD" not in caplog.text
+    assert "HSTLC_HLSP__LEAD" not in caplog.text and "HSTLC_RUN_TOKEN" not in caplog.text
 
 
 def test_several_invalid_values_each_get_a_prefixed_line(home, monkeypatch, capsys):
