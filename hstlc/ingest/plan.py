@@ -24,7 +24,7 @@ from hstlc.catalogue.queries import (
 )
 from hstlc.fs import content_digest
 from hstlc.ingest.dataset import SKIPPED, DatasetJob, DatasetState, PipelineConfig
-from hstlc.io.headers import group_dataset_files
+from hstlc.io.headers import group_dataset_files, rootname_from_name
 from hstlc.targets import normalize_targname
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def discover(folder: Path) -> Discovery:
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     links = [p for p in entries if p.is_symlink()]
     paths = [p for p in entries if not p.is_symlink() and p.is_file()]
-    jobs = [DatasetJob(rootname=name_rootname(p.name), event_files=(p,), name=p.name)
+    jobs = [DatasetJob(rootname=rootname_from_name(p.name), event_files=(p,), name=p.name)
             for p in links]
     unrecognised, orphans = [], []
     for rootname, group in group_dataset_files(paths).items():
@@ -85,15 +85,6 @@ def discover(folder: Path) -> Discovery:
     return Discovery(tuple(jobs), tuple(sorted(unrecognised)), tuple(orphans))
 
 
-def name_rootname(filename: str) -> str:
-    """The rootname a file's name gives: lower case, before its first ``_`` (or ``.``).
-
-    >>> name_rootname("LD9M10UJQ_corrtag_a.fits")
-    'ld9m10ujq'
-    """
-    return filename.split("_", 1)[0].split(".", 1)[0].lower()
-
-
 def exposure_of(filename: str) -> tuple[str, str]:
     """``(rootname, kind)`` of a file from its name: one exposure's one product.
 
@@ -105,7 +96,7 @@ def exposure_of(filename: str) -> tuple[str, str]:
     """
     name = filename.lower().removesuffix(".gz")
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    return name_rootname(filename), stem.partition("_")[2]
+    return rootname_from_name(filename), stem.partition("_")[2]
 
 
 # -- idempotency -------------------------------------------------------------------------------

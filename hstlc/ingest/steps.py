@@ -55,8 +55,14 @@ from hstlc.errors import (
 from hstlc.extraction.quality import check_dataset
 from hstlc.fs import content_digest, move_file, refused_destination, sha256_file
 from hstlc.ingest.dataset import DONE, FAILED, PENDING, REJECTED, DatasetState, PipelineConfig
-from hstlc.ingest.plan import exposure_of, is_done, name_rootname, refusal
-from hstlc.io.headers import GroupKey, ObservationInfo, catalogue_record, read_observation_info
+from hstlc.ingest.plan import exposure_of, is_done, refusal
+from hstlc.io.headers import (
+    GroupKey,
+    ObservationInfo,
+    catalogue_record,
+    read_observation_info,
+    rootname_from_name,
+)
 from hstlc.io.products import detect_product, open_fits
 
 logger = logging.getLogger(__name__)
@@ -120,9 +126,9 @@ def refuse_links(paths: Iterable[Path]) -> None:
 def check_names(infos: dict[Path, ObservationInfo]) -> None:
     """Raise a ``Name mismatch`` refusal when a file's name and its ROOTNAME disagree."""
     for path, info in infos.items():
-        if name_rootname(path.name) != info.rootname:
+        if rootname_from_name(path.name) != info.rootname:
             raise PermanentError(
-                f"{path.name}: the name gives rootname {name_rootname(path.name)!r} but the "
+                f"{path.name}: the name gives rootname {rootname_from_name(path.name)!r} but the "
                 f"header's ROOTNAME is {info.rootname!r}", reason=NAME_MISMATCH, filename=path.name)
 
 

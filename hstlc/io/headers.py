@@ -45,6 +45,7 @@ __all__ = [
     "group_dataset_files",
     "keyword_for",
     "read_observation_info",
+    "rootname_from_name",
 ]
 
 _PRIMARY, _EXT1 = 0, 1
@@ -317,11 +318,20 @@ def _raw_card(hdulist: fits.HDUList, ext: int, key: str) -> bytes | None:
     return None
 
 
+def rootname_from_name(filename: str) -> str:
+    """The rootname a file's name gives: lower case, before its first ``_`` (or ``.``).
+
+    >>> rootname_from_name("LD9M10UJQ_corrtag_a.fits")
+    'ld9m10ujq'
+    """
+    return filename.split("_", 1)[0].split(".", 1)[0].lower()
+
+
 def _rootname(reader: _HeaderReader, filename: str) -> str:
     rootname = reader.text("rootname")
     if rootname:
         return rootname.lower()
-    fallback = filename.split("_", 1)[0].split(".", 1)[0].lower()
+    fallback = rootname_from_name(filename)
     logger.debug("%s: no ROOTNAME, using %r from the file name", filename, fallback)
     return fallback
 
@@ -467,7 +477,7 @@ def group_dataset_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Da
     for path in sorted(Path(p) for p in paths):
         match = _NAME_PATTERN.match(path.name)
         if match is None:
-            rootname = path.name.split("_", 1)[0].split(".", 1)[0].lower()
+            rootname = rootname_from_name(path.name)
             others.setdefault(rootname, []).append(path)
             continue
         rootname, kind = match["rootname"].lower(), match["kind"].lower()
