@@ -27,11 +27,13 @@ from typing import Any
 
 from hstlc.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunInProgressError, run
 from hstlc.config import Settings
-from hstlc.errors import HstlcError
-from hstlc.fs import Layout, run_lock, sweep_debris
-from hstlc.processes import end_children_with_this_process
+from hstlc.errors import DiskFullError, HstlcError
+from hstlc.fs import Layout, require_free_space, run_lock, sweep_debris
+from hstlc.logs import also_log, log_file, report
+from hstlc.processes import end_children_with_this_process, stop_reason
 
-#: Prefect defaults for running here: offline, quiet, patient with a slow first start.
+#: Prefect (and Dask) defaults for running here: offline, quiet, patient with a slow
+#: first start.
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -39,6 +41,8 @@ PREFECT_DEFAULTS = {
     "PREFECT_LOGGING_EXTRA_LOGGERS": "hstlc",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    # A local Dask cluster's start and stop are ~100 INFO lines of no use to an operator.
+    "DASK_LOGGING__DISTRIBUTED": "warning",
 }
 
 
@@ -73,32 +77,44 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
     """Print what the run did and where the results are; the exit code."""
     ingested, rejected = summary.get("ingested", []), summary.get("rejected", {})
     failed, skipped = summary.get("failed", {}), summary.get("skipped", [])
+    left = summary.get("left", {})
     if "ingested" in summary:
-        print(f"\nhstlc: {len(ingested)} datasets ingested, {len(rejected)} rejected, "
-              f"{len(failed)} failed, {len(skipped)} already in the catalogue or refused before "
-              f"({summary.get('mode', '')})")
+        report(f"\nhstlc: {len(ingested)} datasets ingested, {len(rejected)} rejected, "
+               f"{len(failed)} failed, {len(left)} left for the next run, {len(skipped)} already "
+               f"in the catalogue or refused before ({summary.get('mode', '')})")
     for name, why in sorted(rejected.items()):
-        print(f"  rejected {name}: {why}")
+        report(f"  rejected {name}: {why}")
     for name, why in sorted(failed.items()):
-        print(f"  FAILED   {name}: {why}")
+        report(f"  FAILED   {name}: {why}")
+    for name, why in sorted(left.items()):
+        report(f"  left     {name}: {why}")
     for path in summary.get("unrecognised", []):
-        print(f"  left in ingest (not an hstlc input): {path}")
+        report(f"  left in ingest (not an hstlc input): {path}")
     composites = summary.get("composites") or {}
     for item in composites.get("written", []):
         if item.get("path"):
-            print(f"  composite {item['path']} ({item.get('members')} members)")
+            report(f"  composite {item['path']} ({item.get('members')} members)")
         else:
             why = item.get("reported") or "no member left"
-            print(f"  composite {item['key'].label} not written: {why}")
+            report(f"  composite {item['key'].label} not written: {why}")
     for key, why in composites.get("failed", {}).items():
-        print(f"  FAILED composite {key}: {why}")
-    print(f"results: lightcurves in {settings.outputs_dir}, composites in {settings.composite_dir}, "
-          f"inputs in {settings.filesystem_dir}, refused files in {settings.bad_data_dir}, "
-          f"catalogue {settings.masked()['db_connection_string']}")
-    if "ingested" in summary and not (ingested or rejected or failed):
-        print("nothing new to do")
+        report(f"  FAILED composite {key}: {why}")
+    if "composites" in summary:
+        made = [item for item in composites.get("written", []) if item.get("path")]
+        report(f"hstlc: {len(made)} composites written, "
+               f"{len(composites.get('written', [])) - len(made)} not written, "
+               f"{len(composites.get('failed', {}))} failed")
+    report(f"results: lightcurves in {settings.outputs_dir}, composites in {settings.composite_dir}, "
+           f"inputs in {settings.filesystem_dir}, refused files in {settings.bad_data_dir}, "
+           f"catalogue {settings.masked()['db_connection_string']}")
+    if "ingested" in summary and not (ingested or rejected or failed or left):
+        report("nothing new to do")
     failures = len(failed) + len(composites.get("failed", {}))
     return EXIT_FAILED if failures else EXIT_OK
+
+
+#: Decides, without Prefect, that a command has nothing to do: its summary, or ``None``.
+Idle = Callable[[argparse.Namespace, Settings], "dict[str, Any] | None"]
 
 
 def _nothing_to_do(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
@@ -139,33 +155,84 @@ def one_run_per_home(settings: Settings) -> Iterator[Path]:
         yield held
 
 
+def _no_composite_group(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+    """The summary of a composite run on a catalogue with no group, decided without Prefect."""
+    from hstlc.ingest.dataset import PipelineConfig
+    from hstlc.ingest.groups import catalogue_groups
+
+    if catalogue_groups(PipelineConfig.from_settings(settings)):
+        return None
+    report("hstlc: the catalogue has no ingested dataset, so no composite to build")
+    return {"composites": {"written": [], "failed": {}}}
+
+
 def _launch(args: argparse.Namespace, settings: Settings, load_flow: Callable[[], Any], *,
-            idle_check: bool = True, **parameters: Any) -> int:
+            idle: Idle | None = None, **parameters: Any) -> int:
     """Run one flow here: one run per home at a time, schema current, nothing to do
     decided without Prefect, tasks on the configured runner; print the summary."""
     with one_run_per_home(settings):
-        return _launch_held(args, settings, load_flow, idle_check, parameters)
+        return _launch_held(args, settings, load_flow, idle, parameters)
 
 
 def _launch_held(args: argparse.Namespace, settings: Settings, load_flow: Callable[[], Any],
-                 idle_check: bool, parameters: dict[str, Any]) -> int:
+                 idle: Idle | None, parameters: dict[str, Any]) -> int:
+    _check_catalogue(settings)  # before any file is touched
+    require_free_space(written_folders(settings), settings.min_free_mb)
     sweep_debris(Layout.from_settings(settings))
-    _upgrade_catalogue(settings)
-    if idle_check:
-        idle = _nothing_to_do(args, settings)
-        if idle is not None:
-            return _finish(idle, settings, args)
+    args.progress = _progress_since(settings)
+    nothing = idle(args, settings) if idle is not None else None
+    if nothing is not None:
+        return _finish(nothing, settings, args)
     prepare_prefect(settings)
     _select_runner(args)
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from flows.server import prefect_api
     from tasks.runner import task_runner_for
 
-    if not PREFECT_API_URL.value():  # Prefect will start its temporary server from here
+    configured = PREFECT_API_URL.value()
+    if not configured:  # a temporary server will be started from here
         end_children_with_this_process()
-    flow = load_flow().with_options(task_runner=task_runner_for(_reload()))
-    result = run_flow(flow, **parameters)
-    return _finish(result, settings, args)
+    with prefect_api(configured, log_file()) as url, temporary_settings({PREFECT_API_URL: url}):
+        flow = load_flow().with_options(task_runner=task_runner_for(_reload()))
+        also_log("prefect", "distributed")  # now that Prefect has set up its logging
+        result = run_flow(flow, **parameters)
+    code = _finish(result, settings, args)
+    stopped = stop_reason()
+    if stopped is not None:  # a full disk stopped the run; the datasets left are listed
+        raise DiskFullError(f"stopped: {stopped}")
+    return code
+
+
+def written_folders(settings: Settings) -> dict[str, Path]:
+    """The folders a run writes to, by the name an operator knows them by."""
+    folders = {key: Path(getattr(settings, key)) for key in
+               ("outputs_dir", "composite_dir", "filesystem_dir", "bad_data_dir", "log_dir")}
+    if "PREFECT_API_URL" not in os.environ:
+        folders["Prefect's database (PREFECT_HOME)"] = Path(
+            os.environ.get("PREFECT_HOME", settings.home_dir / "prefect"))
+    url = settings.database_url
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        folders["the catalogue"] = Path(url[len("sqlite:///"):]).parent
+    return folders
+
+
+def _progress_since(settings: Settings) -> Callable[[], str]:
+    """What became of the datasets waiting in ``ingest/`` now, asked later (when a run
+    is interrupted): how many left ``ingest/`` (ingested or refused), how many wait."""
+    from hstlc.ingest.plan import discover
+
+    ingest = Layout.from_settings(settings).ingest
+    before = {(job.rootname, job.name) for job in discover(ingest).jobs}
+
+    def progress() -> str:
+        waiting = before & {(job.rootname, job.name) for job in discover(ingest).jobs}
+        return (f"{len(before) - len(waiting)} of the {len(before)} datasets waiting in {ingest} "
+                f"were taken (ingested or refused); {len(waiting)} are left there for the next "
+                "run; composites may be out of date until `hstlc composite` or the next run "
+                "rebuilds them")
+
+    return progress
 
 
 def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
@@ -174,7 +241,8 @@ def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
         return hstlc_pipeline
 
-    return _launch(args, settings, load, force=args.force, batch_size=args.batch_size,
+    return _launch(args, settings, load, idle=_nothing_to_do, force=args.force,
+                   batch_size=args.batch_size,
                    all_composites=getattr(args, "all", False))
 
 
@@ -184,7 +252,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
         return ingest
 
-    return _launch(args, settings, load, force=args.force, batch_size=args.batch_size)
+    return _launch(args, settings, load, idle=_nothing_to_do, force=args.force,
+                   batch_size=args.batch_size)
 
 
 def _composite(args: argparse.Namespace, settings: Settings) -> int:
@@ -194,7 +263,7 @@ def _composite(args: argparse.Namespace, settings: Settings) -> int:
         return composite
 
     args.dask = None
-    return _launch(args, settings, load, idle_check=False, keys=[], all_keys=True)
+    return _launch(args, settings, load, idle=_no_composite_group, keys=[], all_keys=True)
 
 
 def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
@@ -207,21 +276,24 @@ def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
         return reprocess_target
 
     with one_run_per_home(settings):
-        _upgrade_catalogue(settings)
+        _check_catalogue(settings)
         if not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):
-            print(f"hstlc: no ingested dataset of target {args.target!r} in the catalogue",
-                  file=sys.stderr)
+            report(f"hstlc: no ingested dataset of target {args.target!r} in the catalogue",
+                   error=True)
             return EXIT_FAILED
-        return _launch(args, settings, load, idle_check=False, target=args.target,
+        return _launch(args, settings, load, target=args.target,
                        batch_size=args.batch_size)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if not os.environ.get("PREFECT_API_URL"):
-        print("hstlc: serve needs a Prefect server to schedule its runs (a temporary one "
-              "schedules nothing): run `prefect server start`, then set "
-              "PREFECT_API_URL=http://127.0.0.1:4200/api", file=sys.stderr)
+        report("hstlc: serve needs a Prefect server to schedule its runs (a temporary one "
+               "schedules nothing): run `prefect server start`, then set "
+               "PREFECT_API_URL=http://127.0.0.1:4200/api", error=True)
         return EXIT_USAGE
+    from flows.server import require
+
+    require(os.environ["PREFECT_API_URL"], temporary_hint=False)
     prepare_prefect(settings)
     from deployments.serve import serve
 
@@ -233,22 +305,31 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from hstlc.demo import prepare_demo
 
     prepare_prefect(settings)
-    placed = prepare_demo(settings)
-    print(f"demo: {len(placed)} files placed in {settings.ingest_dir}")
-    args.force, args.batch_size, args.dask = False, None, None
-    return _pipeline(args, settings)
+    with one_run_per_home(settings):  # the demo reads the catalogue: under the run lock
+        demo = prepare_demo(settings)
+        report(f"demo: {len(demo.placed)} files placed in {settings.ingest_dir} "
+               f"({len(demo.present)} already there or catalogued)")
+        args.force, args.batch_size, args.dask = False, None, None
+        return _pipeline(args, settings)
 
 
-def _upgrade_catalogue(settings: Settings) -> None:
-    """Create or migrate the catalogue schema (a no-op when it is current)."""
+def _check_catalogue(settings: Settings) -> None:
+    """Create or migrate the catalogue schema (a no-op when it is current), then make
+    sure it is the schema of the models: a run never starts on a drifted catalogue."""
     from hstlc.catalogue.engine import create_catalogue_engine
-    from hstlc.catalogue.migrate import upgrade
+    from hstlc.catalogue.migrate import schema_differences, upgrade
+    from hstlc.config import mask_url
 
     engine = create_catalogue_engine(settings.database_url)
     try:
         upgrade(engine)
+        differences = schema_differences(engine)
     finally:
         engine.dispose()
+    if differences:
+        raise HstlcError(f"the catalogue {mask_url(settings.database_url)} differs from the schema "
+                         f"hstlc needs ({'; '.join(differences)}): run `hstlc db upgrade`, which "
+                         "repairs what it can and says what to do for the rest; nothing was done")
 
 
 def _reload() -> Settings:
@@ -273,10 +354,21 @@ def _finish(summary: dict[str, Any], settings: Settings, args: argparse.Namespac
     return print_summary(summary, settings)
 
 
+def _count(text: str) -> int:
+    """An argument that is a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more; got {text!r}")
+    return value
+
+
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", "-corrtag_extract", dest="force", action="store_true",
                         help="re-extract every dataset already ingested (2016: -corrtag_extract)")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=_count, default=None,
                         help="datasets per batch task (0: one task per step and dataset; "
                              "default: automatic)")
     parser.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS",

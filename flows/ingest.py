@@ -19,6 +19,7 @@ from tasks.ingest import (
     record_metadata,
 )
 from tasks.progress import Progress, final_state, run_name, summarize, track
+from tasks.runner import runner_label
 
 
 def batch_size_for(count: int, settings: Settings, batch_size: int | None) -> int:
@@ -62,7 +63,7 @@ def run_plan(plan: Any, settings: Settings, batch_size: int | None) -> dict[str,
     finals = fan_out(states, config, size)
     outcomes = list(track(finals, Progress(total=len(states))))
     summary = summarize(plan, outcomes)
-    summary["mode"] = f"batches of {size}" if size else "per-dataset tasks"
+    summary["mode"] = f"{f'batches of {size}' if size else 'per-dataset tasks'} on {runner_label(settings)}"
     return summary
 
 

@@ -17,8 +17,10 @@ plain values; library functions never read them on their own.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -57,6 +59,11 @@ DEFAULT_CONFIG_FILE = "hstlc.yaml"
 #: Longest time span (s) of one exposure's EXPTIME, GTIs or event times: 3 days.  No HST
 #: TIME-TAG exposure comes near it; a file beyond it is refused before any time grid is made.
 DEFAULT_MAX_TIME_SPAN_S = 259_200.0
+
+#: What a database URL must look like, and the dialects hstlc is used with.
+URL_EXPECTED = ("a SQLAlchemy database URL such as sqlite:///path/hstlc.db or "
+                "postgresql+psycopg2://user:password@host:5432/hstlc")
+DIALECT_EXPECTED = "a dialect SQLAlchemy can load, such as sqlite or postgresql (postgresql+psycopg2)"
 
 #: Folder keys and their default name under ``home_dir``.
 FOLDERS: dict[str, str] = {
@@ -141,6 +148,11 @@ class Settings(BaseSettings):
         description="Longest EXPTIME, GTI span or event-time range (s) of one exposure; "
                     "longer files are refused as 'Time span too long'.",
     )
+    min_free_mb: float = Field(
+        200.0, ge=0,
+        description="Free space (MB) a run needs on the file systems it writes to; below "
+                    "it the run does not start (and stops if a disk fills).",
+    )
     workers: int = Field(4, ge=1, le=256, description="Parallel workers for per-file tasks.")
     task_runner: Literal["threads", "dask"] = Field(
         "threads", description="Where per-file tasks run: threads here, or a Dask cluster."
@@ -196,12 +208,13 @@ class Settings(BaseSettings):
         from sqlalchemy.exc import ArgumentError
 
         try:
-            make_url(text)
+            url = make_url(text)
         except (ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
-            raise ValueError(
-                "a SQLAlchemy database URL such as sqlite:///path/hstlc.db or "
-                "postgresql+psycopg2://user:password@host:5432/hstlc"
-            ) from None
+            raise ValueError(URL_EXPECTED) from None
+        try:
+            url.get_dialect()  # the dialect class only: its database driver is not imported
+        except ArgumentError:  # NoSuchModuleError: no dialect or driver of that name
+            raise ValueError(f"{DIALECT_EXPECTED}; it cannot load {url.drivername!r}") from None
         return value
 
     @field_validator("bad_proposals", mode="before")
@@ -271,38 +284,131 @@ class Settings(BaseSettings):
         return values
 
 
+#: ``user:password@`` (the scheme before it optional): the password runs to the last ``@``,
+#: so that one typed with a raw ``@`` is hidden whole.
+_USERINFO_PASSWORD = re.compile(r"^(?P<user>(?:[^:/@]+://)?[^:/@]*):(?P<password>.*)@", re.DOTALL)
+#: ``scheme://user:password`` with no ``@host``: what follows the colon, unless a port number.
+_HOSTLESS_PASSWORD = re.compile(r"^(?P<user>[^:/@]+://[^:/@]*):(?!\d*(?:[/?#]|$))[^/?#@]*")
+#: ``password=...`` in a URL's query or in a ``key=value`` (libpq) connection string.
+_KEYWORD_PASSWORD = re.compile(r"(?P<key>\b(?:password|passwd|pwd)=)[^&;\s]*", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """Hide the password of a database URL (``postgresql://u:***@host/db``)."""
+    """Show a database URL, or any string given as one, with only its password hidden.
+
+    A URL SQLAlchemy parses is rendered with its password as ``***``; any other string is
+    shown as typed but for what looks like a password (``user:***@host``, a hostless
+    ``scheme://user:***``, ``password=***``), so the operator sees what was typed.
+
+    Examples
+    --------
+    >>> mask_url("postgresql+psycopg2://hstlc:s3cret@db:5432/hstlc")
+    'postgresql+psycopg2://hstlc:***@db:5432/hstlc'
+    >>> mask_url("postgresql://hstlc:s3cret@db:port/hstlc")
+    'postgresql://hstlc:***@db:port/hstlc'
+    >>> mask_url("notaurl")
+    'notaurl'
+    """
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is still a secret: show only its scheme
-        return url.split("://", 1)[0] + "://***" if "://" in url else "***"
+        shown = make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads: mask by its shape
+        shown, found = _USERINFO_PASSWORD.subn(r"\g<user>:***@", url, count=1)
+        if not found:
+            shown = _HOSTLESS_PASSWORD.sub(r"\g<user>:***", url, count=1)
+    return _KEYWORD_PASSWORD.sub(r"\g<key>***", shown)
 
 
 def _env_name(loc: tuple[Any, ...]) -> str:
     return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """One line per invalid value: key, value found and what is expected."""
-    lines = []
-    for item in error.errors():
-        loc = tuple(part for part in item.get("loc", ()) if part != "__root__")
-        key = ".".join(str(part) for part in loc) or "settings"
-        value = item.get("input")
-        if loc and loc[0] in SECRET_KEYS and value is not None:  # never echo a password
-            value = mask_url(value.get_secret_value() if isinstance(value, SecretStr) else str(value))
-        message = item.get("msg", "invalid").removeprefix("Value error, ")
-        message = message.removeprefix("Input should be ")
-        if item.get("type") == "extra_forbidden":
-            lines.append(f"invalid setting {key} ({_env_name(loc)}): unknown key")
-            continue
-        lines.append(
-            f"invalid setting {key} ({_env_name(loc)}): got {value!r}, expected {message}"
-        )
-    return "\n".join(lines)
+def _field_path(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """The setting names of an error location, without list indices (``bad_proposals``)."""
+    return tuple(itertools.takewhile(lambda part: isinstance(part, str), loc))
+
+
+def _env_variable(loc: tuple[Any, ...], environ: Mapping[str, str]) -> str | None:
+    """The ``HSTLC_*`` variable that set the value at ``loc`` (``HSTLC_HLSP__LEAD``), if any."""
+    present = {name.upper() for name in environ}
+    fields = _field_path(loc)
+    for end in range(len(fields), 0, -1):  # HSTLC_HLSP__LEAD, then HSTLC_HLSP (a JSON object)
+        if _env_name(fields[:end]) in present:
+            return _env_name(fields[:end])
+    return None
+
+
+def _yaml_document(path: Path | None) -> yaml.Node | None:
+    """The YAML node tree of the settings file (with line numbers), or ``None``."""
+    if path is None:
+        return None
+    with path.open("rb") as stream:
+        return yaml.compose(stream)
+
+
+def _yaml_line(document: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The line (from 1) of the key or list item at ``loc`` in ``document``; ``None`` when
+    the file does not hold it (the value came from elsewhere)."""
+    line, node = None, document
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = [(key, value) for key, value in node.value
+                     if str(key.value).lower() == str(part).lower()]
+            if not found:
+                return None
+            key_node, node = found[-1]  # a repeated key: YAML keeps the last
+            line = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break  # the error points inside a value (a union member's name, say)
+    return line
+
+
+def _describe_error(item: Any, environ: Mapping[str, str], config_file: Path | None,
+                    document: yaml.Node | None) -> str:
+    """One line for one pydantic error: where the value came from, key, value, expectation."""
+    loc = tuple(part for part in item.get("loc", ()) if part != "__root__")
+    message = item.get("msg", "invalid").removeprefix("Value error, ")
+    message = message.removeprefix("Input should be ")
+    if not loc:  # the settings as a whole: never echo them, they hold the database password
+        return f"invalid settings: {message}"
+    key = ".".join(str(part) for part in loc)
+    variable = _env_variable(loc, environ)
+    line = None if variable else _yaml_line(document, loc)
+    if line is not None:
+        setting = f"{config_file} line {line}: invalid setting {key}"
+    else:
+        setting = f"invalid setting {key} ({variable or _env_name(_field_path(loc))})"
+    if item.get("type") == "extra_forbidden":
+        return f"{setting}: unknown key"
+    value = item.get("input")
+    if loc[0] in SECRET_KEYS and value is not None:  # never echo a password
+        value = mask_url(value.get_secret_value() if isinstance(value, SecretStr) else str(value))
+    return f"{setting}: got {value!r}, expected {message}"
+
+
+def describe_validation_error(error: ValidationError, *, config_file: Path | None = None) -> str:
+    """One line per invalid value: where it came from, key, value found and what is expected.
+
+    A value set in the environment names its variable
+    (``invalid setting workers (HSTLC_WORKERS): got '0', ...``); one from the settings file
+    ``config_file`` names the file and the line of its key
+    (``hstlc.yaml line 3: invalid setting workers: got 'many', ...``).
+    """
+    document = _yaml_document(config_file)
+    return "\n".join(_describe_error(item, os.environ, config_file, document)
+                     for item in error.errors())
+
+
+def _describe_yaml_error(path: Path | None, error: yaml.MarkedYAMLError) -> str:
+    """One line for a YAML syntax error: file, line, column and the parser's problem."""
+    mark = error.problem_mark or error.context_mark
+    where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    return f"{path}{where}: not valid YAML: {error.problem or error.context}"
 
 
 def unknown_environment_keys(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -329,11 +435,14 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        raise ConfigurationError(describe_validation_error(error)) from None
+        raise ConfigurationError(
+            describe_validation_error(error, config_file=_config_file())) from None
     except SettingsError as error:
         cause = error.__cause__
         detail = f": {cause}" if cause else ""
         raise ConfigurationError(f"invalid settings: {error}{detail}") from None
+    except yaml.MarkedYAMLError as error:
+        raise ConfigurationError(_describe_yaml_error(_config_file(), error)) from None
     except (yaml.YAMLError, TypeError, ValueError) as error:
         where = _config_file()
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

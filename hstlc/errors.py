@@ -109,3 +109,11 @@ class QualityError(PermanentError):
 
 class TransientError(HstlcError):
     """The environment failed (database, file system); retrying may succeed."""
+
+
+class DiskFullError(HstlcError):
+    """A file system hstlc writes to is full (or below the free-space minimum).
+
+    Not a property of any input: the dataset being written is left in ``ingest/`` for
+    the next run and the run stops.
+    """

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hstlc.errors import HstlcError
+from hstlc.errors import DiskFullError, HstlcError
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +281,8 @@ def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place on success.
 
     The temporary path does not exist yet: the caller writes it.  On error the temporary
-    file is removed and ``final`` is left as it was.
+    file is removed and ``final`` is left as it was.  A full disk raised while writing
+    (often without a file name) is raised again naming ``final``.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -289,6 +290,10 @@ def atomic_path(final: Path) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, final)
+    except OSError as error:
+        if error.errno in DISK_FULL_ERRNOS and not error.filename:
+            raise OSError(error.errno, error.strerror, str(final)) from error
+        raise
     finally:
         if os.path.lexists(temporary):
             temporary.unlink()
@@ -344,3 +349,52 @@ def sweep_debris(layout: Layout) -> list[Path]:
         logger.warning("removed %d temporary files left by an interrupted run: %s",
                        len(removed), ", ".join(str(p) for p in sorted(removed)))
     return removed
+
+
+#: errno values of a full file system or an exhausted quota.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes free to this user on the file system of ``path`` (or of its nearest parent)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def describe_free(path: Path) -> str:
+    """``"1.8 MB free on the file system of PATH"`` (the figure as it is now)."""
+    try:
+        return f"{free_bytes(path) / 1e6:.1f} MB free on the file system of {path}"
+    except OSError as error:
+        return f"free space of {path} unknown ({error.strerror})"
+
+
+def require_free_space(folders: dict[str, Path], minimum_mb: float) -> None:
+    """Raise :class:`~hstlc.errors.DiskFullError` when a folder's file system is nearly full.
+
+    ``folders`` maps a name the operator knows (a setting, "Prefect's database") to a
+    folder; the first one with less than ``minimum_mb`` megabytes free is named.
+    """
+    for name, folder in folders.items():
+        try:
+            free = free_bytes(folder)
+        except OSError:
+            continue  # an unreadable folder is reported by whatever uses it, in its words
+        if free < minimum_mb * 1e6:
+            raise DiskFullError(f"{name} {folder}: only {free / 1e6:.1f} MB free on its file system, "
+                                f"below the {minimum_mb:g} MB a run needs (setting min_free_mb); "
+                                "free space there and run again; nothing was done")
+
+
+def disk_full(error: BaseException) -> DiskFullError | None:
+    """A :class:`~hstlc.errors.DiskFullError` naming the path and the free space, for an
+    ``OSError`` of a full file system or quota; ``None`` for any other error."""
+    if not isinstance(error, OSError) or error.errno not in DISK_FULL_ERRNOS:
+        return None
+    where = Path(error.filename) if error.filename else None
+    free = describe_free(where.parent) if where is not None else "free space unknown"
+    return DiskFullError(f"no space left writing {where or 'a file'} ({free}); "
+                         "free space there and run again")

@@ -1,10 +1,14 @@
-"""The processes a run starts end with it, even when it is killed.
+"""The processes a run starts end with it, even when it is killed; signals stop a run.
 
 Prefect's temporary server (uvicorn) is a child process that survives a parent killed
 with SIGKILL.  :func:`end_children_with_this_process` gives the run a token in its
 environment (:data:`hstlc.config.RUN_TOKEN_ENV`), which every child inherits, and starts
 a watchdog that ends every process carrying the token once the run's process has ended,
 however it ended.  Linux only (it reads ``/proc``); elsewhere a no-op.
+
+:func:`stop_on_signals` makes SIGINT (Ctrl-C) and SIGTERM stop a command within
+:data:`STOP_GRACE_S`: :class:`Interrupted` in the main thread, :func:`stop_reason` for
+the loops of worker threads, and an end at the deadline whatever still runs.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hstlc.config import RUN_TOKEN_ENV
@@ -96,3 +103,89 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:  # ended meanwhile
         pass
+
+
+# -- stopping on SIGINT and SIGTERM ---------------------------------------------------------
+
+#: Seconds an interrupted command has to stop by itself before it is ended at once.
+STOP_GRACE_S = 10.0
+_STOP: list[str] = []  # the reason to stop, once asked
+_STOP_LOCK = threading.Lock()
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) or SIGTERM asked the command to stop."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's convention: 128 + the signal's number (130 for Ctrl-C)."""
+        return 128 + self.signum
+
+
+def request_stop(reason: str) -> None:
+    """Ask this process's loops to stop before their next dataset, saying why.
+
+    The first reason given is kept (a full disk, then the signals that follow it).
+    """
+    with _STOP_LOCK:
+        if not _STOP:
+            _STOP.append(reason)
+
+
+def stop_reason() -> str | None:
+    """Why this process was asked to stop (:func:`request_stop`), or ``None``."""
+    return _STOP[0] if _STOP else None
+
+
+def clear_stop() -> None:
+    """Forget a request to stop (a new command starts)."""
+    with _STOP_LOCK:
+        _STOP.clear()
+
+
+@contextmanager
+def stop_on_signals(last_words: Callable[[int], object], grace_s: float = STOP_GRACE_S) -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted`, with a deadline.
+
+    The first signal asks the loops to stop (:func:`request_stop`: they stop between datasets),
+    raises :class:`Interrupted` in the main thread, and starts a timer: a command still
+    running ``grace_s`` later (a thread stuck in I/O, a library retrying a dead server)
+    calls ``last_words(signum)`` and ends at once with ``128 + signum``.  A second signal
+    ends it at once the same way.  Ending at once is safe by the pipeline's design: every
+    product is written under a temporary name and renamed, every catalogue change is one
+    transaction, and an input moves only after the catalogue knows where it goes.
+    Handlers are installed only in the main thread; elsewhere this does nothing.  The
+    deadline, once started, outlives the block: it bounds the process's exit too.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def end_now(signum: int) -> None:
+        try:
+            last_words(signum)
+        finally:
+            os._exit(128 + signum)
+
+    def handler(signum: int, frame: object) -> None:
+        if interrupted:
+            end_now(signum)
+        interrupted.append(signum)
+        request_stop(f"interrupted ({signal.Signals(signum).name})")
+        timer = threading.Timer(grace_s, end_now, args=(signum,))
+        timer.daemon = True
+        timer.start()
+        raise Interrupted(signum)
+
+    interrupted: list[int] = []
+    clear_stop()
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:  # the request to stop stays: worker threads may still be finishing
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -11,7 +11,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 
-from hstlc.ingest.dataset import DONE, FAILED, REJECTED, DatasetState
+from hstlc.ingest.dataset import DONE, FAILED, LEFT, REJECTED, DatasetState
 from hstlc.io.headers import GroupKey
 
 
@@ -31,6 +31,7 @@ class Progress:
     done: int = 0
     rejected: int = 0
     failed: int = 0
+    left: int = 0
     started: float = field(default_factory=time.monotonic)
     artifact: Any = None
     _last_log: float = 0.0
@@ -48,13 +49,15 @@ class Progress:
                 self.failed += 1
             elif outcome.state is not None and outcome.state.status == REJECTED:
                 self.rejected += 1
+            elif outcome.state is not None and outcome.state.status == LEFT:
+                self.left += 1
         now = time.monotonic()
         if now - self._last_log >= 2.0 or self.done == self.total:
             self._last_log = now
             rate = self.done / max(now - self.started, 1e-9)
             get_run_logger().info(
-                "%d/%d %s done (%.1f/s), %d rejected, %d failed",
-                self.done, self.total, self.label, rate, self.rejected, self.failed,
+                "%d/%d %s done (%.1f/s), %d rejected, %d failed, %d left",
+                self.done, self.total, self.label, rate, self.rejected, self.failed, self.left,
             )
             if self.artifact is not None:
                 update_progress_artifact(self.artifact, progress=100.0 * self.done / self.total)
@@ -102,6 +105,8 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
     failed = {o.rootname: o.error for o in outcomes if o.error is not None}
     failed.update({o.rootname: o.state.detail or "failed" for o in outcomes
                    if o.state is not None and o.state.status == FAILED})
+    left = {o.rootname: o.state.detail or "left" for o in outcomes
+            if o.state is not None and o.state.status == LEFT}
     # Groups to rebuild: those that gained a member, and those that lost one (a dataset
     # refused after its header was read, e.g. when re-processed).
     keys: list[GroupKey] = sorted({
@@ -111,6 +116,7 @@ def summarize(plan: Any, outcomes: list[Outcome]) -> dict[str, Any]:
         "ingested": ingested,
         "rejected": rejected,
         "failed": failed,
+        "left": left,
         "skipped": sorted(s.rootname for s in plan.skipped),
         "unrecognised": [str(p) for p in plan.unrecognised],
         "orphan_x1d": [str(p) for p in plan.orphan_x1d],

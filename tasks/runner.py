@@ -9,6 +9,15 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from hstlc.config import Settings
 
 
+def runner_label(settings: Settings) -> str:
+    """The task runner the settings choose, in words (for the run's summary)."""
+    if settings.task_runner == "threads":
+        return f"threads ({settings.workers})"
+    if settings.dask_address:
+        return f"Dask scheduler at {settings.dask_address}"
+    return f"Dask local cluster ({settings.workers} processes)"
+
+
 def task_runner_for(settings: Settings, *, dask: str | None = None) -> Any:
     """The task runner the settings (or ``dask``: ``"local"`` or an address) ask for."""
     choice = "dask" if dask else settings.task_runner

@@ -44,6 +44,14 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _no_stop_request() -> None:
+    """A request to stop (a full disk in an earlier test) belongs to that test's run."""
+    from hstlc.processes import clear_stop
+
+    clear_stop()
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty hstlc home folder, selected through HSTLC_HOME_DIR; cwd is tmp_path."""

@@ -5,12 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Column, Float, MetaData, Table, Text, UniqueConstraint, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from hstlc.catalogue.engine import create_catalogue_engine, session_scope
-from hstlc.catalogue.migrate import check, current_revision, head_revision, upgrade
-from hstlc.catalogue.models import BadData, Metadata, Outputs, Stats
+from hstlc.catalogue.migrate import (
+    SchemaRepair,
+    current_revision,
+    head_revision,
+    repair_schema,
+    schema_differences,
+    upgrade,
+)
+from hstlc.catalogue.models import BadData, Base, Metadata, Outputs, Stats
 from hstlc.catalogue.queries import (
     catalogued,
     files_of_rootname,
@@ -68,8 +75,8 @@ def test_upgrade_creates_the_four_tables_with_every_2016_column(database_url):
 
 
 def test_migrations_match_the_models(engine):
-    """Alembic's drift check finds nothing between migrations and models."""
-    check(engine)
+    """The drift check (Alembic's comparison) finds nothing between migrations and models."""
+    assert schema_differences(engine) == []
 
 
 def test_metadata_upsert_is_idempotent_and_updates(engine):
@@ -228,7 +235,7 @@ def test_upgrade_from_0001_keeps_the_bad_data_rows(database_url):
                     "VALUES (:name, '2026-01-01', :reason, :name, :path, :sha)"),
                     {"name": name, "reason": reason, "path": f"/b/{name}", "sha": sha})
         assert upgrade(engine) == ("0001", head_revision())
-        check(engine)
+        assert schema_differences(engine) == []
         with session_scope(engine) as session:
             rows = session.scalars(select(BadData).order_by(BadData.filename)).all()
             assert [(r.filename, r.reason, r.detail, r.path, r.sha256) for r in rows] == [
@@ -239,3 +246,96 @@ def test_upgrade_from_0001_keeps_the_bad_data_rows(database_url):
             assert len(session.scalars(select(BadData)).all()) == 3
     finally:
         engine.dispose()
+
+
+# -- schema drift in words ---------------------------------------------------------------------
+
+REBUILD = ("restore the catalogue from a backup, or rebuild it from the files "
+           "(`hstlc fs reset`, an empty database, `hstlc run`)")
+NOT_OURS = "not made by hstlc: drop it unless something else needs it"
+
+
+def execute(engine, *statements: str) -> None:
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def recreate(engine, table: Table) -> None:
+    """Replace the model's table of that name with ``table`` (another definition)."""
+    with engine.begin() as connection:
+        Base.metadata.tables[table.name].drop(connection)
+        table.create(connection)
+
+
+def test_schema_at_head_has_no_difference_and_alembic_version_does_not_count(engine):
+    assert "alembic_version" in inspect(engine).get_table_names()
+    assert schema_differences(engine) == []
+    assert repair_schema(engine) == SchemaRepair((), ())
+
+
+def test_missing_and_extra_tables_columns_indexes_in_words(engine):
+    execute(engine, "DROP TABLE stats", "ALTER TABLE metadata DROP COLUMN fppos",
+            "DROP INDEX ix_metadata_targname", "CREATE TABLE foo (id INTEGER PRIMARY KEY)",
+            "ALTER TABLE bad_data ADD COLUMN extra INTEGER",
+            "CREATE INDEX ix_bad_data_extra ON bad_data (extra)")
+    assert sorted(schema_differences(engine)) == [
+        "column bad_data.extra is not in the models",
+        "column metadata.fppos is missing",
+        "index ix_bad_data_extra on bad_data (extra) is not in the models",
+        "index ix_metadata_targname on metadata (targname) is missing",
+        "table foo is not in the models",
+        "table stats is missing",
+    ]
+
+
+def test_types_nullability_and_constraints_in_words(engine):
+    drifted = MetaData(naming_convention=Base.metadata.naming_convention)
+    stats = Base.metadata.tables["stats"].to_metadata(drifted)
+    stats.c.mean.type = Text()
+    stats.c.stdev.nullable = False
+    stats.c.lightcurve_path.nullable = True
+    for constraint in [c for c in stats.constraints if isinstance(c, UniqueConstraint)]:
+        stats.constraints.discard(constraint)
+    stats.append_constraint(UniqueConstraint("total", name="uq_stats_total"))
+    recreate(engine, stats)
+    outputs = Table("outputs", drifted, *(  # no foreign key, no unique metadata_id
+        Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in Base.metadata.tables["outputs"].columns))
+    recreate(engine, outputs)
+    expected_float = Float(53).compile(dialect=engine.dialect)
+    assert sorted(schema_differences(engine)) == [
+        "column stats.lightcurve_path allows NULL, expected NOT NULL",
+        f"column stats.mean has type TEXT, expected {expected_float}",
+        "column stats.stdev is NOT NULL, expected to allow NULL",
+        "foreign key outputs.metadata_id -> metadata.id is missing",
+        "unique constraint uq_outputs_metadata_id on outputs (metadata_id) is missing",
+        "unique constraint uq_stats_lightcurve_path_lightcurve_filename on stats "
+        "(lightcurve_path, lightcurve_filename) is missing",
+        "unique constraint uq_stats_total on stats (total) is not in the models",
+    ]
+    assert sorted(repair_schema(engine).remaining) == [
+        f"{sentence}: {NOT_OURS if 'not in the models' in sentence else REBUILD}"
+        for sentence in sorted(schema_differences(engine))]
+
+
+def test_repair_creates_missing_tables_and_indexes_and_leaves_the_rest(engine):
+    with session_scope(engine) as session:
+        upsert_metadata(session, metadata_record())
+    execute(engine, "DROP TABLE stats", "DROP INDEX ix_metadata_targname",
+            "ALTER TABLE metadata DROP COLUMN fppos", "CREATE TABLE foo (id INTEGER PRIMARY KEY)")
+    repair = repair_schema(engine)
+    assert repair.repaired == ("created missing table stats",
+                               "created missing index ix_metadata_targname on metadata (targname)")
+    assert sorted(repair.remaining) == [f"column metadata.fppos is missing: {REBUILD}",
+                                        f"table foo is not in the models: {NOT_OURS}"]
+    assert sorted(schema_differences(engine)) == ["column metadata.fppos is missing",
+                                                  "table foo is not in the models"]
+    inspector = inspect(engine)
+    assert "ix_metadata_targname" in {index["name"] for index in inspector.get_indexes("metadata")}
+    assert {"foo", "stats"} <= set(inspector.get_table_names())  # nothing dropped
+    with engine.connect() as connection:  # the rows are kept
+        assert connection.execute(text("SELECT filename FROM metadata")).scalars().all() == [
+            "ld9m10ujq_corrtag_a.fits"]
+    again = repair_schema(engine)
+    assert again.repaired == () and again.remaining == repair.remaining

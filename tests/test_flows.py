@@ -304,3 +304,23 @@ def test_composites_of_touched_groups_only_then_all_then_a_target(settings, caps
     assert curve.stat().st_mtime_ns > before
     assert main(["reprocess", "NO-SUCH-STAR"]) == 1
     assert "no ingested dataset of target 'NO-SUCH-STAR'" in capsys.readouterr().err
+
+
+def test_the_log_file_is_the_record_of_a_run(settings, capsys, monkeypatch):
+    """Settings, progress, each failure with its reason, the summary: what the terminal
+    showed and more."""
+    from hstlc.cli import main
+
+    for i in (1, 2, 3):
+        build_cos_nuv(settings.ingest_dir, rootname=f"lb1c0{i}nuq", seed=i, exptime=200.0)
+    inject_fault(monkeypatch, "lightcurve", RuntimeError("disk on fire"),
+                 when=lambda state, call: state.rootname != "lb1c01nuq")
+    assert main(["run", "--batch-size", "0"]) == 1
+    shown = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    [log] = Path(settings.log_dir).glob("hstlc_pipeline-*.log")
+    text = log.read_text()
+    assert "settings: {" in text and '"db_connection_string": "sqlite:' in text
+    assert "3/3 datasets done" in text  # the progress, from the flow's logger
+    assert "Task run 'lightcurve-lb1c02nuq'" in text and "disk on fire" in text
+    assert "1 datasets ingested, 0 rejected, 2 failed" in text
+    assert shown and all(line in text for line in shown), [line for line in shown if line not in text]

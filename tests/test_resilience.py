@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+from pathlib import Path
 
 import pytest
 from astropy.io import fits
@@ -19,7 +20,7 @@ from hstlc.config import load_settings
 from hstlc.errors import HstlcError
 from hstlc.fs import run_lock
 from hstlc.ingest import steps
-from hstlc.ingest.dataset import DONE, FAILED, REJECTED, PipelineConfig
+from hstlc.ingest.dataset import DONE, FAILED, LEFT, REJECTED, PipelineConfig
 from hstlc.ingest.plan import plan_ingest
 
 
@@ -222,3 +223,40 @@ def test_the_time_span_setting_reaches_the_check(home, monkeypatch):
     build_cos_nuv(config.layout.ingest, rootname="lb1c01nuq", seed=1, exptime=200.0)
     _, states = run(config)
     assert [(s.status, s.reason) for s in states] == [(REJECTED, "Time span too long")]
+
+
+@pytest.mark.parametrize("gone", ["_corrtag_a.fits", "_x1d.fits"])
+def test_a_file_that_vanishes_after_planning_leaves_the_dataset_for_the_next_run(config, gone):
+    """Its intact partner is not refused; nothing is recorded; the next run ingests it."""
+    made = build_cos_fuv_pair(config.layout.ingest, rootname="lb1c01abq", seed=1, exptime=200.0)
+    plan = plan_ingest(config)
+    vanished = config.layout.ingest / f"lb1c01abq{gone}"
+    kept = vanished.with_name(vanished.name + ".kept")
+    vanished.rename(kept)
+    state = steps.process(plan.todo[0], config)
+    assert state.status == LEFT and vanished.name in state.detail and "next run" in state.detail
+    assert rows(config, BadData) == [] and rows(config, Metadata) == []
+    assert not config.layout.bad_data.exists()
+    kept.rename(vanished)
+    assert [s.status for _, s in [run(config)] for s in s] == [DONE]
+    assert not any(Path(p).exists() for key, p in made.items() if key != "truth" and p)
+
+
+def test_a_full_disk_stops_the_batch_and_refuses_nothing(config, monkeypatch):
+    """ENOSPC while writing: the dataset and every later one are left; none is refused."""
+    from hstlc.processes import stop_reason
+
+    for i in range(3):
+        build_cos_nuv(config.layout.ingest, rootname=f"lb1c0{i}nuq", seed=i, exptime=200.0)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(config.layout.outputs / "x"))
+
+    monkeypatch.setattr("hstlc.io.lightcurve_file.write_lightcurve", full)
+    plan, states = run(config)
+    assert [s.status for s in states] == [LEFT, LEFT, LEFT]
+    assert "no space left" in states[0].detail and str(config.layout.outputs) in states[0].detail
+    assert all("not started" in s.detail for s in states[1:])
+    assert "no space left" in (stop_reason() or "")
+    assert rows(config, BadData) == [] and rows(config, Metadata) == []
+    assert len(list(config.layout.ingest.glob("*_corrtag.fits"))) == 3

@@ -5,7 +5,8 @@ A *dataset* is what one exposure left in ``ingest/``: a COS FUV ``_corrtag_a`` /
 ``_x1d`` when present.  :class:`DatasetJob` names its files, :class:`DatasetState`
 carries what the steps (:mod:`hstlc.ingest.steps`) learnt and made, and its
 ``status`` says where it is: pending, then done, rejected (bad data, recorded),
-skipped (nothing to do) or failed.
+skipped (nothing to do), left (for the next run: a file vanished after planning, the
+disk filled, or the run was interrupted; nothing recorded) or failed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hstlc.fs import Layout, Permissions
 from hstlc.io.headers import GroupKey
 
 PENDING, DONE, REJECTED, SKIPPED, FAILED = "pending", "done", "rejected", "skipped", "failed"
+LEFT = "left"
 
 
 @dataclass(frozen=True)

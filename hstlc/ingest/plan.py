@@ -8,6 +8,7 @@ a changed file (same name, new content) is processed again.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Iterable
@@ -57,10 +58,14 @@ def discover(folder: Path) -> Discovery:
 
     Files of other kinds (``_rawtag``, ``_lampflash``, notes ...) are listed as
     unrecognised and left where they are; an x1d without event files is an orphan.
+    A folder that does not exist yet holds nothing; a file in its place raises
+    ``NotADirectoryError`` and an unreadable folder ``PermissionError`` (both name it).
     """
     folder = Path(folder)
-    if not folder.is_dir():
+    if not os.path.lexists(folder):
         return Discovery((), (), ())
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder (setting ingest_dir)", str(folder))
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     links = [p for p in entries if p.is_symlink()]
     paths = [p for p in entries if not p.is_symlink() and p.is_file()]

@@ -53,8 +53,8 @@ from hstlc.errors import (
     PermanentError,
 )
 from hstlc.extraction.quality import check_dataset
-from hstlc.fs import content_digest, move_file, refused_destination, sha256_file
-from hstlc.ingest.dataset import DONE, FAILED, PENDING, REJECTED, DatasetState, PipelineConfig
+from hstlc.fs import content_digest, disk_full, move_file, refused_destination, sha256_file
+from hstlc.ingest.dataset import DONE, FAILED, LEFT, PENDING, REJECTED, DatasetState, PipelineConfig
 from hstlc.ingest.plan import exposure_of, is_done, refusal
 from hstlc.io.headers import (
     GroupKey,
@@ -64,6 +64,8 @@ from hstlc.io.headers import (
     rootname_from_name,
 )
 from hstlc.io.products import detect_product, open_fits
+from hstlc.logs import record as record_traceback
+from hstlc.processes import request_stop, stop_reason
 
 logger = logging.getLogger(__name__)
 
@@ -280,16 +282,47 @@ def guarded(step: Step, state: DatasetState, config: PipelineConfig) -> DatasetS
     A :class:`~hstlc.errors.PermanentError` records the dataset in ``bad_data`` and
     moves its files to ``bad_data/``; any other exception propagates (transient ones
     are retried by the orchestration, the rest fail the dataset and leave its files).
+    Three conditions leave the dataset in ``ingest/`` for the next run instead, with
+    nothing recorded (status ``left``): the run was asked to stop before the step; a
+    file of the dataset vanished from ``ingest/`` after planning (whatever error that
+    caused: its intact partner is not refused); the disk filled (which stops the run).
     """
     if state.status != PENDING:
         return state
+    if (why := stop_reason()) is not None:
+        return replace(state, status=LEFT, detail=f"not started: {why}")
     started = time.perf_counter()
     try:
         new = step.run(state, config)
     except PermanentError as error:
-        new = reject(state, config, error.reason, error.detail)
+        new = vanished(state, step) or reject(state, config, error.reason, error.detail)
+    except Exception as error:
+        full = disk_full(error)
+        if full is not None:
+            request_stop(str(full))
+            return replace(state, status=LEFT, detail=f"{step.name}: {full}")
+        left = vanished(state, step)
+        if left is None:
+            if not is_transient(error):  # the dataset fails: its traceback goes to the log file
+                record_traceback("%s: %s failed", state.rootname, step.name, exc_info=error)
+            raise
+        new = left
     elapsed = time.perf_counter() - started
     return replace(new, seconds={**new.seconds, step.name: elapsed})
+
+
+def vanished(state: DatasetState, step: Step) -> DatasetState | None:
+    """The dataset left for the next run when one of its files vanished from ``ingest/``
+    after planning (before ``move``, which moves them itself); else ``None``."""
+    if step.name == "move":
+        return None
+    gone = [p.name for p in state.job.files if not os.path.lexists(p)]
+    if not gone:
+        return None
+    detail = (f"{', '.join(gone)} vanished from {state.job.files[0].parent} during the run "
+              f"({step.name}); the dataset is left for the next run")
+    logger.warning("%s: %s", state.rootname, detail)
+    return replace(state, status=LEFT, detail=detail)
 
 
 def reject(state: DatasetState, config: PipelineConfig, reason: str, detail: str) -> DatasetState:
