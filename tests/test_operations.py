@@ -118,6 +118,15 @@ def test_a_negative_batch_size_is_refused(nuv_home):
     assert not (nuv_home / "hstlc.db").exists()
 
 
+def test_composite_on_an_empty_catalogue_says_so_without_starting_prefect(tmp_path):
+    home = tmp_path / "home"
+    result = command(home, "composite")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no ingested dataset, so no composite" in result.stdout
+    assert "0 composites written, 0 not written, 0 failed" in result.stdout
+    assert not (home / "prefect").exists()
+
+
 # -- Prefect's server -----------------------------------------------------------------------------
 
 
