@@ -42,6 +42,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import reset_peak, status  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 ROOTNAME = "lbnch1xxq"
@@ -81,22 +84,6 @@ def table_bytes(paths: dict[str, Path]) -> int:
 
 
 # ----------------------------------------------------------------------------- child side
-def _status(field: str) -> int:
-    """A /proc/self/status memory field in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def measure(kind: str, paths: dict[str, Path]) -> dict[str, float]:
     """Run one measurement in this process (the child)."""
     a, b = paths["corrtag_a"], paths["corrtag_b"]
@@ -157,12 +144,12 @@ def measure(kind: str, paths: dict[str, Path]) -> dict[str, float]:
                 return float(lightcurve.io.read(str(a), step=2)["gross"].sum())
     else:
         raise ValueError(kind)
-    reset = _reset_peak()
-    before = _status("VmRSS")
+    reset = reset_peak()
+    before = status("VmRSS")
     start = time.perf_counter()
     result = run()
     seconds = time.perf_counter() - start
-    peak = _status("VmHWM")
+    peak = status("VmHWM")
     return {"seconds": seconds, "rss_before": before, "peak": peak,
             "extra_peak": max(peak - before, 0) if reset else float("nan"),
             "peak_reset": reset, "result": float(result)}  # type: ignore[arg-type]

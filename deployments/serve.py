@@ -1,9 +1,12 @@
 """The deployments of hstlc, served from one process (no work pool, no worker).
 
 * ``hstlc_pipeline/nightly``: the whole pipeline on the ``nightly_cron`` schedule (UTC).
-* ``reprocess-target/adhoc``: re-process one target; started by hand with a ``target``.
+* ``reprocess-target/adhoc``: re-process one target; started by hand with a ``target``
+  (``fetch: true`` downloads its new data from MAST first).
+* ``download/scheduled``: new TIME-TAG data from MAST into ``ingest/`` on the
+  ``download_cron`` schedule (UTC), before the nightly run; ``run_pipeline: true`` runs
+  the pipeline right after it.
 
-The scheduled download flow joins this list when it exists (``DEPLOYMENTS``).
 For several machines use ``prefect.yaml`` with a work pool instead (see README).
 """
 
@@ -43,7 +46,22 @@ def adhoc_target(settings: Settings) -> Any:
     )
 
 
-DEPLOYMENTS = (nightly, adhoc_target)
+def scheduled_download(settings: Settings) -> Any:
+    from prefect.schedules import Cron
+
+    from flows.download import download
+
+    return download.to_deployment(
+        name="scheduled",
+        schedules=[Cron(settings.download_cron, timezone="UTC")],
+        parameters={"run_pipeline": False},
+        description="Fetch new COS/STIS TIME-TAG data from MAST into ingest/, before the nightly run.",
+        tags=["hstlc", "scheduled", "download"],
+        concurrency_limit=1,
+    )
+
+
+DEPLOYMENTS = (nightly, adhoc_target, scheduled_download)
 
 
 def serve(settings: Settings, *, limit: int | None = None) -> None:

@@ -1,10 +1,10 @@
-"""Orchestration commands: ``hstlc run|ingest|composite|reprocess|serve|demo``.
+"""Orchestration commands: ``hstlc run|ingest|composite|reprocess|download|serve|demo``.
 
 They run the flows in this process with no server to start (Prefect starts a
 temporary local one), print progress and a summary, and exit non-zero when a dataset
 failed (a rejected file is not a failure).  Registered into the ``hstlc`` command
-through the ``hstlc.commands`` entry point; ``hstlc_pipeline`` and ``ingest_hstlc``
-are the 2016 names.
+through the ``hstlc.commands`` entry point; ``hstlc_pipeline``, ``ingest_hstlc`` and
+``download_hstlc`` are the 2016 names.
 
 One run per home: a command first takes the home's run lock (before it touches the
 catalogue), and a second command started meanwhile prints why and exits with
@@ -73,6 +73,12 @@ def run_flow(flow: Callable[..., Any], **parameters: Any) -> Any:
     return result
 
 
+def report_each(label: str, items: dict[str, Any]) -> None:
+    """One line per item, by name: ``  <label> <name>: <detail>``."""
+    for name, detail in sorted(items.items()):
+        report(f"  {label:<8} {name}: {detail}")
+
+
 def print_summary(summary: dict[str, Any], settings: Settings) -> int:
     """Print what the run did and where the results are; the exit code."""
     ingested, rejected = summary.get("ingested", []), summary.get("rejected", {})
@@ -82,12 +88,8 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
         report(f"\nhstlc: {len(ingested)} datasets ingested, {len(rejected)} rejected, "
                f"{len(failed)} failed, {len(left)} left for the next run, {len(skipped)} already "
                f"in the catalogue or refused before ({summary.get('mode', '')})")
-    for name, why in sorted(rejected.items()):
-        report(f"  rejected {name}: {why}")
-    for name, why in sorted(failed.items()):
-        report(f"  FAILED   {name}: {why}")
-    for name, why in sorted(left.items()):
-        report(f"  left     {name}: {why}")
+    for label, items in (("rejected", rejected), ("FAILED", failed), ("left", left)):
+        report_each(label, items)
     for path in summary.get("unrecognised", []):
         report(f"  left in ingest (not an hstlc input): {path}")
     composites = summary.get("composites") or {}
@@ -104,12 +106,18 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
         report(f"hstlc: {len(made)} composites written, "
                f"{len(composites.get('written', [])) - len(made)} not written, "
                f"{len(composites.get('failed', {}))} failed")
+    statistics = summary.get("stats") or {}
+    if "stats" in summary:
+        report(f"hstlc: statistics of {statistics.get('computed', 0)} lightcurves computed, "
+               f"{statistics.get('unusable', 0)} without (too few bins or unreadable), "
+               f"{len(statistics.get('failed', {}))} failed")
+        report_each("FAILED", {f"stats {k}": v for k, v in statistics.get("failed", {}).items()})
     report(f"results: lightcurves in {settings.outputs_dir}, composites in {settings.composite_dir}, "
            f"inputs in {settings.filesystem_dir}, refused files in {settings.bad_data_dir}, "
            f"catalogue {settings.masked()['db_connection_string']}")
     if "ingested" in summary and not (ingested or rejected or failed or left):
         report("nothing new to do")
-    failures = len(failed) + len(composites.get("failed", {}))
+    failures = len(failed) + len(composites.get("failed", {})) + len(statistics.get("failed", {}))
     return EXIT_FAILED if failures else EXIT_OK
 
 
@@ -167,19 +175,22 @@ def _no_composite_group(args: argparse.Namespace, settings: Settings) -> dict[st
 
 
 def _launch(args: argparse.Namespace, settings: Settings, load_flow: Callable[[], Any], *,
-            idle: Idle | None = None, **parameters: Any) -> int:
+            idle: Idle | None = None, runner: Callable[[Settings], Any] | None = None,
+            **parameters: Any) -> int:
     """Run one flow here: one run per home at a time, schema current, nothing to do
-    decided without Prefect, tasks on the configured runner; print the summary."""
+    decided without Prefect, tasks on the configured runner (or the flow's own, when
+    ``runner`` returns None); print the summary."""
     with one_run_per_home(settings):
-        return _launch_held(args, settings, load_flow, idle, parameters)
+        return _launch_held(args, settings, load_flow, idle, parameters, runner)
 
 
 def _launch_held(args: argparse.Namespace, settings: Settings, load_flow: Callable[[], Any],
-                 idle: Idle | None, parameters: dict[str, Any]) -> int:
+                 idle: Idle | None, parameters: dict[str, Any],
+                 runner: Callable[[Settings], Any] | None = None) -> int:
     _check_catalogue(settings)  # before any file is touched
     require_free_space(written_folders(settings), settings.min_free_mb)
     sweep_debris(Layout.from_settings(settings))
-    args.progress = _progress_since(settings)
+    args.progress = getattr(args, "progress", None) or _progress_since(settings)
     nothing = idle(args, settings) if idle is not None else None
     if nothing is not None:
         return _finish(nothing, settings, args)
@@ -194,7 +205,8 @@ def _launch_held(args: argparse.Namespace, settings: Settings, load_flow: Callab
     if not configured:  # a temporary server will be started from here
         end_children_with_this_process()
     with prefect_api(configured, log_file()) as url, temporary_settings({PREFECT_API_URL: url}):
-        flow = load_flow().with_options(task_runner=task_runner_for(_reload()))
+        chosen = (runner or task_runner_for)(_reload())
+        flow = load_flow() if chosen is None else load_flow().with_options(task_runner=chosen)
         also_log("prefect", "distributed")  # now that Prefect has set up its logging
         result = run_flow(flow, **parameters)
     code = _finish(result, settings, args)
@@ -241,9 +253,17 @@ def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
         return hstlc_pipeline
 
-    return _launch(args, settings, load, idle=_nothing_to_do, force=args.force,
+    return _launch(args, settings, load, idle=_pipeline_idle, force=args.force,
                    batch_size=args.batch_size,
                    all_composites=getattr(args, "all", False))
+
+
+def _pipeline_idle(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+    """As :func:`_nothing_to_do`, and every lightcurve has its statistics."""
+    from hstlc.variability.table import unrecorded
+
+    idle = _nothing_to_do(args, settings)
+    return idle if idle is not None and not unrecorded(settings.database_url) else None
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -275,14 +295,129 @@ def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
 
         return reprocess_target
 
+    fetch = getattr(args, "fetch", False)
     with one_run_per_home(settings):
         _check_catalogue(settings)
-        if not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):
-            report(f"hstlc: no ingested dataset of target {args.target!r} in the catalogue",
-                   error=True)
+        if not fetch and not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):
+            report(f"hstlc: no ingested dataset of target {args.target!r} in the catalogue "
+                   "(--fetch downloads its data from MAST first)", error=True)
             return EXIT_FAILED
         return _launch(args, settings, load, target=args.target,
-                       batch_size=args.batch_size)
+                       batch_size=args.batch_size, fetch=fetch)
+
+
+# -- download ---------------------------------------------------------------------------------
+
+
+def _criteria(args: argparse.Namespace, settings: Settings) -> Any:
+    from hstlc.mast.query import criteria_for
+
+    return criteria_for(args.limit or settings.download_limit, since=args.since,
+                        instruments=args.instrument, target=args.target, proposal=args.proposal)
+
+
+def _nothing_to_download(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
+    """Ask MAST here, without Prefect: a run with nothing new writes its manifest and ends;
+    MAST unreachable is one line before any server starts."""
+    import time
+
+    from hstlc.mast.client import MastError
+    from hstlc.mast.manifest import new_run_name
+    from hstlc.mast.run import DownloadConfig, finish_run, plan_run
+
+    started, config = time.time(), DownloadConfig.from_settings(settings)
+    try:
+        plan = plan_run(config, _criteria(args, settings))
+    except MastError as error:  # the run's manifest says so too
+        finish_run(config, new_run_name(), None, [], started, error=str(error))
+        raise
+    if plan.todo:
+        return None
+    return {"download": finish_run(config, new_run_name(), plan, [], started)}
+
+
+def _download(args: argparse.Namespace, settings: Settings) -> int:
+    from hstlc.mast.plan import plan_downloads
+    from hstlc.mast.run import DownloadConfig
+
+    if args.dry_run:
+        config = DownloadConfig.from_settings(settings)
+        with one_run_per_home(settings):
+            _check_catalogue(settings)
+            plan = plan_downloads(config.connection, _criteria(args, settings),
+                                  config.database_url, config.layout)
+        for line in plan.describe():
+            report(line)
+        report("dry run: nothing was fetched")
+        return EXIT_OK
+
+    def load() -> Any:
+        from flows.download import download
+
+        return download
+
+    args.progress = lambda: (f"the files fetched so far are in {settings.ingest_dir} (complete datasets) "
+                             f"or {settings.download_dir}; run the command again to fetch the rest "
+                             "(partial files are resumed)")
+    require_free_space({"download_dir": settings.folder("download_dir"),
+                        "ingest_dir": settings.folder("ingest_dir")}, settings.min_free_mb)
+    return _launch(args, settings, load, idle=_nothing_to_download, runner=lambda _: None,
+                   since=args.since, instrument=args.instrument, target=args.target,
+                   proposal=args.proposal, limit=args.limit)
+
+
+def print_download(summary: dict[str, Any], settings: Settings) -> int:
+    """Print what a download run did; the exit code (1 when a file failed or MAST failed)."""
+    if summary.get("error"):
+        report(f"hstlc: {summary['error']}", error=True)
+    fetched, present, failed = (summary.get(key, {}) for key in ("fetched", "present", "failed"))
+    seconds = summary.get("duration_s") or 0.0
+    report(f"\nhstlc: {len(fetched)} files fetched ({summary.get('bytes', 0) / 1e6:.1f} MB in "
+           f"{seconds:.1f} s, {summary.get('mb_per_s') or 0:.2f} MB/s), {len(present)} found complete "
+           f"in download/, {len(failed)} failed; {len(summary.get('skipped', {}))} datasets already "
+           f"here or with nothing to fetch, {len(summary.get('refused', {}))} refused by the "
+           f"selection, {len(summary.get('deferred', []))} left for the next run")
+    report_each("fetched", {name: f"{(item.get('bytes') or 0) / 1e6:.2f} MB, {item.get('where')}"
+                            for name, item in fetched.items()})
+    report_each("complete", present)
+    report_each("FAILED", failed)
+    if summary.get("manifest"):
+        report(f"manifest: {summary['manifest']}; new data wait in {settings.ingest_dir} for "
+               "`hstlc run`")
+    if not (fetched or present or failed or summary.get("error")):
+        report("nothing new to fetch")
+    return EXIT_FAILED if failed or summary.get("error") else EXIT_OK
+
+
+def _when(text: str) -> str:
+    """An argument that is a date (``2026-11-01``)."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date such as 2026-11-01; got {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more; got {text!r}")
+    return value
+
+
+def _download_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print what would be fetched (files and bytes); fetch nothing")
+    parser.add_argument("--since", type=_when, default=None, metavar="DATE",
+                        help="only data released on or after DATE (YYYY-MM-DD)")
+    parser.add_argument("--instrument", action="append", type=str.upper, choices=["COS", "STIS"],
+                        default=None, help="COS or STIS (repeat for both; default both)")
+    parser.add_argument("--target", default=None, help="one target name (TARGNAME)")
+    parser.add_argument("--proposal", type=_positive, default=None, help="one proposal ID")
+    parser.add_argument("--limit", type=_positive, default=None, metavar="N",
+                        help="most datasets this run fetches (default: setting download_limit)")
+    parser.add_argument("--json", action="store_true", help="also print the summary as JSON")
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -347,7 +482,13 @@ def _select_runner(args: argparse.Namespace) -> None:
 
 
 def _finish(summary: dict[str, Any], settings: Settings, args: argparse.Namespace) -> int:
-    if "ingested" not in summary and "composites" not in summary:  # the composite flow alone
+    if "download" in summary and "ingested" not in summary:  # the download flow alone
+        if getattr(args, "json", False):
+            print(json.dumps(summary, indent=2, default=str))
+        return print_download(summary["download"], settings)
+    if "computed" in summary:  # the stats flow alone
+        summary = {"stats": summary}
+    elif "ingested" not in summary and "composites" not in summary:  # the composite flow alone
         summary = {"composites": summary}
     if getattr(args, "json", False):
         print(json.dumps(summary, indent=2, default=str))
@@ -393,21 +534,32 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     reprocess = commands.add_parser("reprocess", help="re-process one target and its composites")
     reprocess.add_argument("target", help="target name (as in TARGNAME; aliases allowed)")
+    reprocess.add_argument("--fetch", action="store_true",
+                           help="first download the target's new data from MAST (then ingest it)")
     _run_arguments(reprocess)
     reprocess.set_defaults(handler=_reprocess, command_name="hstlc-reprocess", log_to_stderr=False)
 
+    download = commands.add_parser("download", help="fetch new TIME-TAG data from MAST into ingest/")
+    _download_arguments(download)
+    download.set_defaults(handler=_download, command_name="download_hstlc", log_to_stderr=False)
+
     serve = commands.add_parser("serve", help="serve the deployments (schedules) from here")
     serve.set_defaults(handler=_serve, command_name="hstlc-serve", log_to_stderr=False)
+
+    from flows import stats_command
+
+    stats_command.register(commands)
 
     demo = commands.add_parser("demo", help="put a demo set in ingest/ and run the pipeline")
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(handler=_demo, command_name="hstlc-demo", log_to_stderr=False)
 
 
-def _legacy(prog: str, handler: Callable[[argparse.Namespace, Settings], int], description: str):  # type: ignore[no-untyped-def]
+def _legacy(prog: str, handler: Callable[[argparse.Namespace, Settings], int], description: str,  # type: ignore[no-untyped-def]
+            arguments: Callable[[argparse.ArgumentParser], None] = _run_arguments):
     def entry(argv: Sequence[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog=prog, description=description)
-        _run_arguments(parser)
+        arguments(parser)
         parser.set_defaults(handler=handler, command_name=prog, log_to_stderr=False)
         return run(parser.parse_args(argv), command_name=prog)
 
@@ -417,6 +569,24 @@ def _legacy(prog: str, handler: Callable[[argparse.Namespace, Settings], int], d
 
 hstlc_pipeline_main = _legacy("hstlc_pipeline", _pipeline, "Run the whole hstlc pipeline.")
 ingest_hstlc_main = _legacy("ingest_hstlc", _ingest, "Ingest the datasets in ingest/.")
+def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.stats_command import handle
+
+    return handle(args, settings)
+
+
+def _stats_arguments(parser: argparse.ArgumentParser) -> None:
+    from flows.stats_command import add_arguments
+
+    add_arguments(parser, show=False)
+
+
+build_stats_table_main = _legacy("build_stats_table", _stats,
+                                 "Compute the variability statistics of the lightcurves.",
+                                 _stats_arguments)
+download_hstlc_main = _legacy("download_hstlc", _download,
+                              "Fetch new COS/STIS TIME-TAG data from MAST into ingest/.",
+                              _download_arguments)
 
 if __name__ == "__main__":
     sys.exit(hstlc_pipeline_main())

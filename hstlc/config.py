@@ -49,6 +49,9 @@ from hstlc.errors import ConfigurationError
 ENV_PREFIX = "HSTLC_"
 CONFIG_ENV = "HSTLC_CONFIG"
 SECRET_KEYS = frozenset({"db_connection_string"})
+#: Secrets shown as this, whole (a token has no part that may be shown).
+OPAQUE_SECRET_KEYS = frozenset({"mast_token"})
+MASKED = "***"
 #: HSTLC_* variables that are no setting: the settings file, the demo set, the tests' real
 #: files, and the token a run gives the processes it starts (:mod:`hstlc.processes`).
 RUN_TOKEN_ENV = "HSTLC_RUN_TOKEN"
@@ -59,6 +62,8 @@ DEFAULT_CONFIG_FILE = "hstlc.yaml"
 #: Longest time span (s) of one exposure's EXPTIME, GTIs or event times: 3 days.  No HST
 #: TIME-TAG exposure comes near it; a file beyond it is refused before any time grid is made.
 DEFAULT_MAX_TIME_SPAN_S = 259_200.0
+#: MAST's public web API.
+DEFAULT_MAST_URL = "https://mast.stsci.edu"
 
 #: What a database URL must look like, and the dialects hstlc is used with.
 URL_EXPECTED = ("a SQLAlchemy database URL such as sqlite:///path/hstlc.db or "
@@ -148,6 +153,15 @@ class Settings(BaseSettings):
         description="Longest EXPTIME, GTI span or event-time range (s) of one exposure; "
                     "longer files are refused as 'Time span too long'.",
     )
+    stats_min_bins: int = Field(
+        20, ge=2, description="Fewest exposed bins a lightcurve needs for statistics (else a "
+                              "stats row with the reason).")
+    fap_threshold: float = Field(
+        1e-3, gt=0, lt=1, description="A lightcurve is periodic when its period search's "
+                                      "false-alarm probability is below this.")
+    deliver_min_counts: float = Field(
+        1000.0, ge=0, description="Fewest total counts of a composite delivered as an HLSP "
+                                  "(2016 'deliver'; every member ingested without error too).")
     min_free_mb: float = Field(
         200.0, ge=0,
         description="Free space (MB) a run needs on the file systems it writes to; below "
@@ -168,6 +182,42 @@ class Settings(BaseSettings):
     )
     nightly_cron: str = Field(
         "0 6 * * *", description="Cron schedule (UTC) of the nightly pipeline deployment."
+    )
+    mast_url: str = Field(
+        DEFAULT_MAST_URL,
+        description="Base URL of MAST's web API (the HST mission search, product lists and "
+                    "file retrieval hang under it).",
+    )
+    mast_token: SecretStr | None = Field(
+        None,
+        description="MAST API token, for exclusive-access data (a secret: shown as ***, never "
+                    "logged); none: public data only.",
+    )
+    download_limit: int = Field(
+        500, ge=1, description="Most datasets (exposures) one download run fetches."
+    )
+    download_workers: int = Field(
+        4, ge=1, le=32, description="Files downloaded at the same time."
+    )
+    download_timeout_s: float = Field(
+        120.0, gt=0,
+        description="Seconds a MAST request may wait to connect, or between two reads, "
+                    "before it is retried.",
+    )
+    download_retries: int = Field(
+        5, ge=0, le=20,
+        description="Retries of a MAST request after a timeout, a reset connection, 429 or "
+                    "5xx (exponential backoff; Retry-After honoured).",
+    )
+    download_backoff_s: float = Field(
+        1.0, ge=0,
+        description="Wait (s) before the first retry of a MAST request; doubled each retry "
+                    "(at most 60 s).",
+    )
+    download_cron: str = Field(
+        "0 5 * * *",
+        description="Cron schedule (UTC) of the scheduled download deployment; set it before "
+                    "nightly_cron.",
     )
     reference_dir: Path | None = Field(
         None,
@@ -216,6 +266,15 @@ class Settings(BaseSettings):
         except ArgumentError:  # NoSuchModuleError: no dialect or driver of that name
             raise ValueError(f"{DIALECT_EXPECTED}; it cannot load {url.drivername!r}") from None
         return value
+
+    @field_validator("mast_url")
+    @classmethod
+    def _mast_url(cls, value: str) -> str:
+        text = value.strip().rstrip("/")
+        scheme, _, rest = text.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest or "?" in rest or "#" in rest:
+            raise ValueError("an http or https URL such as https://mast.stsci.edu")
+        return text
 
     @field_validator("bad_proposals", mode="before")
     @classmethod
@@ -281,6 +340,8 @@ class Settings(BaseSettings):
         """Effective settings as plain values, with secrets and passwords masked."""
         values = self.model_dump(mode="json")
         values["db_connection_string"] = mask_url(self.database_url)
+        if self.mast_token is not None:
+            values["mast_token"] = MASKED
         return values
 
 
@@ -386,6 +447,8 @@ def _describe_error(item: Any, environ: Mapping[str, str], config_file: Path | N
     if item.get("type") == "extra_forbidden":
         return f"{setting}: unknown key"
     value = item.get("input")
+    if loc[0] in OPAQUE_SECRET_KEYS and value is not None:  # never echo a token
+        value = MASKED
     if loc[0] in SECRET_KEYS and value is not None:  # never echo a password
         value = mask_url(value.get_secret_value() if isinstance(value, SecretStr) else str(value))
     return f"{setting}: got {value!r}, expected {message}"

@@ -132,6 +132,11 @@ def with_composites(summary: dict[str, Any], composites: dict[str, Any]) -> dict
             "library_seconds": summary.get("library_seconds", 0.0) + seconds}
 
 
+def with_stats(summary: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+    """The run summary with the statistics subflow's result."""
+    return {**summary, "stats": stats}
+
+
 def run_name(prefix: str) -> Any:
     """A flow-run namer: ``<prefix>-<UTC time>`` (readable in the UI, sortable)."""
     import datetime as dt
@@ -152,7 +157,8 @@ def final_state(summary: dict[str, Any]) -> Any:
 
     composites = summary.get("composites") or {}
     failures = {**summary.get("failed", {}),
-                **{f"composite {k}": v for k, v in composites.get("failed", {}).items()}}
+                **{f"composite {k}": v for k, v in composites.get("failed", {}).items()},
+                **{f"stats {k}": v for k, v in (summary.get("stats") or {}).get("failed", {}).items()}}
     lines = [
         "| ingested | rejected | failed | already catalogued | composites |",
         "| --- | --- | --- | --- | --- |",

@@ -61,6 +61,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.fixture
+def settings(home):
+    """The settings of ``home``, its catalogue created at the newest schema."""
+    from hstlc.catalogue.engine import create_catalogue_engine
+    from hstlc.catalogue.migrate import upgrade
+    from hstlc.config import load_settings
+
+    settings = load_settings()
+    engine = create_catalogue_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    return settings
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     """A throwaway PostgreSQL cluster on a free loopback port, stopped at the end."""

@@ -181,7 +181,7 @@ def test_prefect_yaml_entrypoints_and_schedules_load():
         names[deployment["name"]] = flow.name
         assert deployment["work_pool"]["name"] == "hstlc-process"
         assert deployment["concurrency_limit"] == 1
-    assert names == {"nightly": "hstlc_pipeline", "adhoc": "reprocess-target"}
+    assert names == {"nightly": "hstlc_pipeline", "adhoc": "reprocess-target", "scheduled": "download"}
     from prefect.client.schemas.schedules import CronSchedule
 
     CronSchedule(cron=spec["deployments"][0]["schedules"][0]["cron"], timezone="UTC")

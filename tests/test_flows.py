@@ -44,15 +44,6 @@ def catalogue(settings):
     return metadata, outputs, bad
 
 
-@pytest.fixture
-def settings(home):
-    settings = load_settings()
-    engine = create_catalogue_engine(settings.database_url)
-    upgrade(engine)
-    engine.dispose()
-    return settings
-
-
 def test_pipeline_on_real_and_synthetic_data(settings, real_data):
     from flows.pipeline import hstlc_pipeline
 

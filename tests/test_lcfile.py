@@ -33,8 +33,9 @@ def test_written_file_has_table_and_provenance(lc, tmp_path):
     path = write_lightcurve(lc, tmp_path / lightcurve_filename(lc.meta["rootname"]))
     assert path.name == "lb1c01abq_curve.fits"
     table = Table.read(path, hdu=1)
-    assert table.colnames == list(COLUMNS)
+    assert table.colnames == [*COLUMNS, "bjd_tdb"]
     np.testing.assert_array_equal(table["gross"], lc.gross)
+    assert str(table["bjd_tdb"].unit) == "d"
     assert str(table["flux"].unit) == "erg / (Angstrom s cm2)"
     with fits.open(path) as hdul:
         primary, header = hdul[0].header, hdul[1].header
@@ -121,3 +122,23 @@ def test_more_than_99_inputs_keep_fits_keywords_standard(tmp_path):
     assert all(len(key) <= 8 for key in keys)
     assert ("NINFILES", 150, "number of input files") in cards
     assert keys.count("INFILE99") == 1 and "INFILE100" not in keys
+
+
+def test_bjd_tdb_is_the_bin_start_plus_the_light_travel_time(lc, tmp_path):
+    """The column is JD(TDB) of each bin start, within 9 min of its UTC time (the light
+    travel time across the Earth's orbit, plus TDB - UTC)."""
+    from astropy.time import Time
+
+    back = read_lightcurve(write_lightcurve(lc, tmp_path / "x_curve.fits"))
+    utc = Time(back.mjd, format="mjd", scale="utc")
+    offset_s = (back.bjd_tdb - (utc.tdb.jd1 + utc.tdb.jd2)) * 86400.0
+    assert np.all(np.abs(offset_s) < 510.0) and np.ptp(offset_s) < 1.0
+    comments = fits.getheader(tmp_path / "x_curve.fits", 1)["COMMENT"]
+    assert "HST's own orbit" in " ".join(str(line) for line in comments)
+
+
+def test_a_file_written_before_bjd_tdb_existed_reads_without_it(lc, tmp_path):
+    path = write_lightcurve(Lightcurve(**{**lc.columns(), "bjd_tdb": None}, meta=lc.meta),
+                            tmp_path / "old_curve.fits")
+    assert "bjd_tdb" not in Table.read(path, hdu=1).colnames
+    assert read_lightcurve(path).bjd_tdb is None

@@ -89,7 +89,10 @@ def _differences(connection: Connection) -> list[tuple[Any, ...]]:
     flat: list[tuple[Any, ...]] = []
     for diff in compare_metadata(context, Base.metadata):
         flat.extend(diff if isinstance(diff, list) else [diff])  # a column's changes: a list
-    return flat
+    # A missing (or extra) table's indexes go with it: not differences of their own.
+    tables = {diff[1].name for diff in flat if diff[0] in ("add_table", "remove_table")}
+    return [diff for diff in flat if not (diff[0] in ("add_index", "remove_index")
+                                          and str(diff[1].table.name) in tables)]
 
 
 def _columns(names: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from hstlc.catalogue.models import BadData, Metadata, Outputs
+from hstlc.catalogue.models import BadData, Download, Metadata, Outputs, Stats
 from hstlc.io.headers import GroupKey
 from hstlc.targets import normalize_targname
 
@@ -139,3 +139,82 @@ def composite_output_count(session: Session, composite_filename: str) -> int:
         select(func.count()).select_from(Outputs).where(Outputs.composite_filename == composite_filename)
     )
     return int(count or 0)
+
+
+def refused_rootnames(session: Session, rootnames: Iterable[str]) -> set[str]:
+    """The rootnames (lower case) with a file refused into ``bad_data``.
+
+    A refused file's name starts with its rootname and ``_`` (``ld9m10ujq_corrtag_a.fits``);
+    the names are compared in lower case, one ``IN`` per rootname length.
+    """
+    wanted = {name.lower() for name in rootnames}
+    found: set[str] = set()
+    for length in sorted({len(name) for name in wanted}):
+        prefix = func.lower(func.substr(BadData.filename, 1, length))
+        rows = session.scalars(select(prefix).distinct().where(
+            prefix.in_(sorted(n for n in wanted if len(n) == length)),
+            func.substr(BadData.filename, length + 1, 1) == "_")).all()
+        found.update(rows)
+    return found
+
+
+def download_rows(session: Session, run: str | None = None) -> list[Download]:
+    """The ``download`` rows of one run (all runs when ``None``), by run and file name."""
+    query = select(Download).order_by(Download.run, Download.filename)
+    if run is not None:
+        query = query.where(Download.run == run)
+    return list(session.scalars(query).all())
+
+
+#: The lightcurve files the catalogue knows: (folder, file name, kind, TARGNAME).
+LightcurveFile = tuple[str, str, str, str]
+
+
+def lightcurve_files(session: Session) -> list[LightcurveFile]:
+    """Every individual and composite lightcurve the ``outputs`` rows name, once each,
+    with the TARGNAME of a member (sorted by kind, then folder and name)."""
+    found: dict[tuple[str, str], LightcurveFile] = {}
+    for kind, folder, name in (("individual", Outputs.individual_path, Outputs.individual_filename),
+                               ("composite", Outputs.composite_path, Outputs.composite_filename)):
+        rows = session.execute(
+            select(folder, name, func.min(Metadata.targname))
+            .join(Metadata, Metadata.id == Outputs.metadata_id)
+            .where(folder.is_not(None), name.is_not(None)).group_by(folder, name)).all()
+        for path, filename, targname in rows:
+            found.setdefault((str(path), str(filename)), (str(path), str(filename), kind, targname or ""))
+    return sorted(found.values(), key=lambda item: (item[2] != "individual", item[0], item[1]))
+
+
+def stats_hashes(session: Session) -> dict[tuple[str, str], str | None]:
+    """``(folder, file name) -> sha256`` of the lightcurve each ``stats`` row was computed from."""
+    rows = session.execute(select(Stats.lightcurve_path, Stats.lightcurve_filename, Stats.sha256))
+    return {(path, name): sha for path, name, sha in rows}
+
+
+def composite_members(session: Session, composite_filename: str) -> set[str]:
+    """Rootnames of the datasets whose ``outputs`` rows point at the composite."""
+    rows = session.scalars(
+        select(Metadata.rootname).join(Outputs, Outputs.metadata_id == Metadata.id)
+        .where(Outputs.composite_filename == composite_filename).distinct())
+    return set(rows)
+
+
+def stats_table(session: Session, *, sort: str = "poisson_factor", limit: int | None = None,
+                target: str | None = None) -> list[Stats]:
+    """``stats`` rows, most variable first by ``sort`` (ascending for a false-alarm
+    probability or a p-value, descending otherwise; rows without it last), of one target
+    (its aliases allowed) or all."""
+    if sort not in Stats.__table__.c:
+        raise ValueError(f"unknown stats column {sort!r}; choose one of "
+                         f"{', '.join(c.name for c in Stats.__table__.c)}")
+    column = Stats.__table__.c[sort]
+    ascending = sort.startswith("fap") or sort == "pearson_p"
+    query = select(Stats).order_by(column.is_(None), column.asc() if ascending else column.desc(),
+                                   Stats.lightcurve_filename)
+    if target is not None:
+        names = {normalize_targname(target)}
+        written = session.scalars(select(Stats.targname).distinct()).all()
+        query = query.where(Stats.targname.in_([n for n in written if normalize_targname(n or "") in names]))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))

@@ -16,7 +16,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from hstlc.catalogue.models import BadData, Base, Metadata, Outputs, Stats, utcnow
+from hstlc.catalogue.models import BadData, Base, Download, Metadata, Outputs, Stats, utcnow
 from hstlc.errors import ConfigurationError
 
 
@@ -49,14 +49,7 @@ def upsert(
         The primary key of the inserted or updated row.
     """
     table: Table = model.__table__  # type: ignore[assignment]
-    dialect = session.get_bind().dialect.name
-    insert: Callable[[Table], Any]
-    if dialect == "postgresql":
-        insert = postgresql.insert
-    elif dialect == "sqlite":
-        insert = sqlite.insert
-    else:
-        raise ConfigurationError(f"unsupported catalogue database dialect {dialect!r}")
+    insert = _dialect_insert(session)
     row = dict(values)
     if "updated_at" in table.c:
         row.setdefault("updated_at", utcnow())
@@ -68,6 +61,16 @@ def upsert(
         set_={name: statement.excluded[name] for name in columns},
     ).returning(table.c.id)
     return int(session.execute(upsert_statement).scalar_one())
+
+
+def _dialect_insert(session: Session) -> Callable[[Table], Any]:
+    """The dialect's ``INSERT`` (it has ``ON CONFLICT DO UPDATE``): SQLite or PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise ConfigurationError(f"unsupported catalogue database dialect {dialect!r}")
 
 
 def upsert_metadata(session: Session, record: Mapping[str, Any]) -> int:
@@ -119,13 +122,36 @@ def record_bad_data(
     return upsert(session, BadData, values, ["filename", "sha256"])
 
 
+def record_downloads(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Record what became of files of a download run, keyed by ``run`` and ``filename``, in
+    one statement (the rows have the same columns); return how many.  Recording a file of
+    the same run again updates its row."""
+    if not rows:
+        return 0
+    keys = ("run", "filename")
+    now = utcnow()
+    table: Table = Download.__table__  # type: ignore[assignment]
+    statement = _dialect_insert(session)(table).values(
+        [{**row, "updated_at": now} for row in rows])
+    session.execute(statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: statement.excluded[name] for name in [*rows[0], "updated_at"] if name not in keys}))
+    return len(rows)
+
+
 def delete_rows(session: Session, tables: Sequence[str]) -> dict[str, int]:
     """Delete every row of the named tables, children first; return counts per table."""
-    order = ["stats", "outputs", "metadata", "bad_data"]
-    models = {"stats": Stats, "outputs": Outputs, "metadata": Metadata, "bad_data": BadData}
+    order = ["stats", "outputs", "metadata", "bad_data", "download"]
+    models = {"stats": Stats, "outputs": Outputs, "metadata": Metadata, "bad_data": BadData,
+              "download": Download}
     counts: dict[str, int] = {}
     for name in order:
         if name in tables:
             result = session.execute(delete(models[name]))
             counts[name] = int(getattr(result, "rowcount", 0) or 0)
     return counts
+
+
+def upsert_stats(session: Session, values: Mapping[str, Any]) -> int:
+    """Record the statistics of one lightcurve file (keyed by its folder and name)."""
+    return upsert(session, Stats, values, ["lightcurve_path", "lightcurve_filename"])

@@ -39,6 +39,7 @@ from astropy.io import fits
 from astropy.time import Time
 
 from hstlc.errors import HstlcError
+from hstlc.extraction.barycentre import bjd_column
 from hstlc.extraction.extract import (
     COS_FUV_WLIM,
     COS_NUV_WLIM,
@@ -322,7 +323,7 @@ def stack_lightcurves(curves: Sequence[Lightcurve], wmin: float, wmax: float
                      "fluxcal": str(lc.meta.get("fluxcal", "NONE")),
                      "npix": int(lc.meta.get("npix", 0))}
                     for i, lc in enumerate(curves, start=1))
-    return Lightcurve(meta=meta, **columns), members
+    return Lightcurve(meta=meta, bjd_tdb=bjd_column(columns["mjd"], meta), **columns), members
 
 
 def _shared(values: list[Any], otherwise: Any) -> Any:

@@ -71,6 +71,7 @@ import numpy as np
 from hstlc.config import DEFAULT_MAX_TIME_SPAN_S
 from hstlc.errors import MissingKeywordError, UnsupportedProductError
 from hstlc.extraction.accumulate import accumulate_boxes
+from hstlc.extraction.barycentre import bjd_column
 from hstlc.extraction.boxes import (
     BACKGROUND,
     SOURCE,
@@ -529,7 +530,8 @@ def _assemble(tables: list[EventTable], headers: list[EventHeader], boxes: list[
         "dropped_bins": dropped, "input_files": [p.name for p in inputs],
         "input_sha256": _checksums(inputs, checksums),
     }
-    return Lightcurve(times=times[keep], mjd=expstart + times[keep] / SECONDS_PER_DAY,
+    mjd = expstart + times[keep] / SECONDS_PER_DAY
+    return Lightcurve(times=times[keep], mjd=mjd, bjd_tdb=bjd_column(mjd, meta),
                       dataset=np.ones(int(np.count_nonzero(keep)), np.int16), meta=meta,
                       **columns)
 

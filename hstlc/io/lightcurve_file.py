@@ -6,7 +6,9 @@
   OPT_ELEM, CENWAVE, APERTURE, PROPOSID, RA_TARG, DEC_TARG, EQUINOX, EXPSTART, EXPEND,
   EXPTIME) and the software (LC_VER = hstlc, NP_VER = numpy, AP_VER = astropy, GEN_DATE);
 * ext 1 ``LIGHTCURVE`` -- the table (``bins, times, mjd, gross, counts, net, flux,
-  flux_error, background, error, dataset``) with the extraction parameters and provenance:
+  flux_error, background, error, dataset`` and ``bjd_tdb``, the barycentric time of each
+  bin start; files written before it existed lack it) with the extraction parameters and
+  provenance:
   STEPSIZE, TORIGIN, TIMEREF, WMIN/WMAX, XMIN/XMAX, airglow windows (AGLOn/AGHIn), SDQFLAGS,
   boxes (``YMIN_x``/``YMAX_x`` source, ``B1MN_x``/``B1MX_x``/``B2MN_x``/``B2MX_x``
   background rows, ``BSCL_x`` background scale, x = COS segment/stripe letter or STIS
@@ -39,7 +41,9 @@ logger = logging.getLogger(__name__)
 TIMEREF = "START"
 COLUMNS = ("bins", "times", "mjd", "gross", "counts", "net", "flux", "flux_error",
            "background", "error", "dataset")
-UNITS = {"bins": "s", "times": "s", "mjd": "d", "gross": "count", "counts": "count",
+#: Columns a file may lack (written before they existed): None in the Lightcurve.
+OPTIONAL_COLUMNS = ("bjd_tdb",)
+UNITS = {"bins": "s", "times": "s", "mjd": "d", "bjd_tdb": "d", "gross": "count", "counts": "count",
          "net": "count /s", "flux": "erg /s /cm**2 /angstrom",
          "flux_error": "erg /s /cm**2 /angstrom", "background": "count", "error": "count"}
 #: COMMENT cards of the LIGHTCURVE table: how the columns are defined.
@@ -53,6 +57,9 @@ DEFINITIONS = (
     "net = counts / bins. flux: band-averaged f_lambda, source minus scaled background,",
     "per-event conversion (FLUXCAL) / bins / NPIX. flux_error: sqrt(sum over events",
     "of EPSILON^2 C^2) / bins / NPIX, C = sum of weight * conversion over the boxes.",
+    "bjd_tdb: BJD (TDB) of each bin start: mjd (UTC) plus the light travel time from the",
+    "geocentre to the solar-system barycentre toward RA_TARG/DEC_TARG (astropy built-in",
+    "ephemeris); geocentric: HST's own orbit (up to ~25 ms) is left out.",
 )
 _PRIMARY = {"telescop": "TELESCOP", "instrument": "INSTRUME", "detector": "DETECTOR",
             "rootname": "ROOTNAME", "targname": "TARGNAME", "opt_elem": "OPT_ELEM",
@@ -93,6 +100,9 @@ class Lightcurve:
         1-sigma error of ``counts``.
     dataset : ndarray
         Member number (1 for an individual lightcurve).
+    bjd_tdb : ndarray or None
+        Barycentric Julian Date (TDB) of each bin start (:mod:`hstlc.extraction.barycentre`);
+        None for a file written before the column existed, or without RA_TARG/DEC_TARG.
     meta : dict
         Provenance (instrument, detector, targname, opt_elem, cenwave, aperture, rootname,
         expstart, wmin, wmax, boxes, fluxcal, input_files, input_sha256, step, ...).
@@ -109,11 +119,14 @@ class Lightcurve:
     background: np.ndarray
     error: np.ndarray
     dataset: np.ndarray
+    bjd_tdb: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         length = None
-        for name in COLUMNS:
+        for name in (*COLUMNS, *OPTIONAL_COLUMNS):
+            if name in OPTIONAL_COLUMNS and getattr(self, name) is None:
+                continue
             dtype = np.int16 if name == "dataset" else np.float64
             array = np.array(getattr(self, name), dtype=dtype, copy=True).reshape(-1)
             array.setflags(write=False)
@@ -127,8 +140,9 @@ class Lightcurve:
         return int(self.times.size)
 
     def columns(self) -> dict[str, np.ndarray]:
-        """The columns by name, in file order."""
-        return {name: getattr(self, name) for name in COLUMNS}
+        """The columns by name, in file order (an optional column only when present)."""
+        return {name: getattr(self, name) for name in (*COLUMNS, *OPTIONAL_COLUMNS)
+                if getattr(self, name) is not None}
 
 
 def derive_columns(gross: np.ndarray, background: np.ndarray, bins: np.ndarray,
@@ -250,7 +264,7 @@ def table_hdu(columns: Mapping[str, np.ndarray], cards: list[tuple[str, Any, str
     """The lightcurve binary table with header ``cards``."""
     cols = [fits.Column(name=name, format="I" if name == "dataset" else "D",
                         unit=UNITS.get(name), array=np.asarray(columns[name]))
-            for name in COLUMNS]
+            for name in (*COLUMNS, *OPTIONAL_COLUMNS) if name in columns]
     hdu = fits.BinTableHDU.from_columns(cols, name=extname)
     for key, value, comment in cards:
         set_card(hdu.header, key, value, comment)
@@ -317,7 +331,9 @@ def read_lightcurve(path: str | Path) -> Lightcurve:
         with fits.open(path) as hdul:
             table = hdul["LIGHTCURVE"] if "LIGHTCURVE" in hdul else hdul[1]
             data = table.data
-            columns = {name: np.asarray(data[name]) for name in COLUMNS}
+            present = set(data.columns.names)
+            columns = {name: np.asarray(data[name]) for name in (*COLUMNS, *OPTIONAL_COLUMNS)
+                       if name in COLUMNS or name in present}
             meta = _meta_from_headers(hdul[0].header, table.header)
             if "GTI" in hdul:
                 gti = hdul["GTI"].data
@@ -328,5 +344,5 @@ def read_lightcurve(path: str | Path) -> Lightcurve:
     return Lightcurve(meta=meta, **columns)
 
 
-__all__ = ["COLUMNS", "TIMEREF", "Lightcurve", "derive_columns", "lightcurve_filename",
+__all__ = ["COLUMNS", "OPTIONAL_COLUMNS", "TIMEREF", "Lightcurve", "derive_columns", "lightcurve_filename",
            "read_lightcurve", "write_lightcurve"]
