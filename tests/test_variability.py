@@ -7,7 +7,6 @@ injected sinusoids and flares.
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import numpy as np
@@ -110,9 +109,7 @@ def test_composite_of_20_visits_over_two_years(phases):
     counts = sinusoid_counts(rng, t, step, rate=20.0, amplitude=0.05, period=1800.0, phase=phase)
     exposure = np.full(t.size, step)
     tracemalloc.start()
-    began = time.perf_counter()
     search = search_periods(t, counts / step, exposure)
-    seconds = time.perf_counter() - began
     peak_bytes = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert search.peak("medium").period == pytest.approx(1800.0, rel=0.01)
@@ -121,8 +118,7 @@ def test_composite_of_20_visits_over_two_years(phases):
     # bounded: the grid is one visit's (not the 2-year baseline's), memory a few MB
     one = search_periods(t[: t.size // 20], counts[: t.size // 20] / step, exposure[: t.size // 20])
     assert search.n_frequencies == one.n_frequencies < 20_000
-    assert peak_bytes < 64e6
-    assert seconds < 30.0
+    assert peak_bytes < 64e6  # the time is bench/stats.py's (no timed unit test)
     # the 2016 rule's grid is tied to the visit length too
     tracemalloc.start()
     legacy_periodogram(MJD0 + t / 86400.0, counts / step)
