@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import test_flows
 from astropy.io import fits
 from builders import build_cos_nuv
 from sqlalchemy import select
@@ -24,7 +23,6 @@ from hstlc.fs import Layout, content_digest
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-settings = test_flows.settings  # the fixture: a home with its catalogue at head
 
 MODES = pytest.mark.parametrize("batch_size", [0, 2])
 
