@@ -291,8 +291,9 @@ def atomic_path(final: Path) -> Iterator[Path]:
         yield temporary
         os.replace(temporary, final)
     except OSError as error:
-        if error.errno in DISK_FULL_ERRNOS and not error.filename:
-            raise OSError(error.errno, error.strerror, str(final)) from error
+        full = full_disk_error(error)
+        if full is not None and not full.filename:
+            raise OSError(full.errno, full.strerror, str(final)) from error
         raise
     finally:
         if os.path.lexists(temporary):
@@ -389,12 +390,27 @@ def require_free_space(folders: dict[str, Path], minimum_mb: float) -> None:
                                 "free space there and run again; nothing was done")
 
 
+def full_disk_error(error: BaseException) -> OSError | None:
+    """The ``OSError`` of a full file system or quota in ``error`` or the errors it was
+    raised from (a library may raise its own ``OSError`` while handling ENOSPC: astropy
+    does); ``None`` when there is none."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def disk_full(error: BaseException) -> DiskFullError | None:
     """A :class:`~hstlc.errors.DiskFullError` naming the path and the free space, for an
-    ``OSError`` of a full file system or quota; ``None`` for any other error."""
-    if not isinstance(error, OSError) or error.errno not in DISK_FULL_ERRNOS:
+    error caused by a full file system or quota; ``None`` for any other error."""
+    full = full_disk_error(error)
+    if full is None:
         return None
-    where = Path(error.filename) if error.filename else None
+    where = Path(full.filename) if full.filename else None
     free = describe_free(where.parent) if where is not None else "free space unknown"
     return DiskFullError(f"no space left writing {where or 'a file'} ({free}); "
                          "free space there and run again")

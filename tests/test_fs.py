@@ -173,3 +173,20 @@ def test_refused_destination_never_replaces_other_content(tmp_path):
     assert refused_destination(tmp_path, "x.fits", one) == tmp_path / "x.fits"
     assert refused_destination(tmp_path, "x.fits", two) == tmp_path / f"x.fits.{two[:8]}"
     assert refused_destination(tmp_path, "y.fits", two) == tmp_path / "y.fits"
+
+
+def test_a_full_disk_is_recognised_through_a_library_error_and_named(tmp_path):
+    """astropy raises its own OSError (no errno) while handling ENOSPC: still a full disk,
+    and the atomic writer names the file it was writing."""
+    from hstlc.fs import atomic_path, disk_full
+
+    final = tmp_path / "x_curve.fits"
+    with pytest.raises(OSError) as caught, atomic_path(final):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as error:
+            raise OSError("Not enough space on disk: " + str(error))  # noqa: B904 (as astropy)
+    full = disk_full(caught.value)
+    assert full is not None and str(final) in str(full) and "MB free" in str(full)
+    assert disk_full(OSError("Not enough space on disk, but no cause")) is None
+    assert disk_full(PermissionError(errno.EACCES, "Permission denied")) is None
