@@ -287,23 +287,24 @@ def _composite(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
-    from hstlc.ingest.dataset import PipelineConfig
-    from hstlc.ingest.plan import filesystem_jobs
-
     def load() -> Any:
         from flows.pipeline import reprocess_target
 
         return reprocess_target
 
     fetch = getattr(args, "fetch", False)
-    with one_run_per_home(settings):
-        _check_catalogue(settings)
-        if not fetch and not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):
-            report(f"hstlc: no ingested dataset of target {args.target!r} in the catalogue "
-                   "(--fetch downloads its data from MAST first)", error=True)
-            return EXIT_FAILED
-        return _launch(args, settings, load, target=args.target,
-                       batch_size=args.batch_size, fetch=fetch)
+    return _launch(args, settings, load, idle=None if fetch else _target_catalogued,
+                   target=args.target, batch_size=args.batch_size, fetch=fetch)
+
+
+def _target_catalogued(args: argparse.Namespace, settings: Settings) -> None:
+    """Nothing to decide, unless the target has no ingested dataset: then an error."""
+    from hstlc.ingest.dataset import PipelineConfig
+    from hstlc.ingest.plan import filesystem_jobs
+
+    if not filesystem_jobs(PipelineConfig.from_settings(settings), args.target):
+        raise HstlcError(f"no ingested dataset of target {args.target!r} in the catalogue "
+                         "(--fetch downloads its data from MAST first)")
 
 
 # -- download ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ boundary, :func:`hstlc.catalogue.engine.session_scope`).  The writes are in
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -185,10 +186,12 @@ def lightcurve_files(session: Session) -> list[LightcurveFile]:
     return sorted(found.values(), key=lambda item: (item[2] != "individual", item[0], item[1]))
 
 
-def stats_hashes(session: Session) -> dict[tuple[str, str], str | None]:
-    """``(folder, file name) -> sha256`` of the lightcurve each ``stats`` row was computed from."""
-    rows = session.execute(select(Stats.lightcurve_path, Stats.lightcurve_filename, Stats.sha256))
-    return {(path, name): sha for path, name, sha in rows}
+def stats_versions(session: Session) -> dict[tuple[str, str], tuple[str | None, dt.datetime]]:
+    """``(folder, file name) -> (sha256, updated_at)``: the lightcurve each ``stats`` row
+    was computed from, and when the row was written."""
+    rows = session.execute(select(Stats.lightcurve_path, Stats.lightcurve_filename, Stats.sha256,
+                                  Stats.updated_at))
+    return {(path, name): (sha, written) for path, name, sha, written in rows}
 
 
 def composite_members(session: Session, composite_filename: str) -> set[str]:

@@ -12,6 +12,7 @@ are computed carries its barycentric times.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import numpy as np
 from astropy.io import fits
 
 from hstlc.catalogue.engine import engine_for, session_scope
-from hstlc.catalogue.queries import composite_members, lightcurve_files, stats_hashes
+from hstlc.catalogue.queries import composite_members, lightcurve_files, stats_versions
 from hstlc.catalogue.store import upsert_stats
 from hstlc.errors import UnreadableFileError
 from hstlc.extraction.barycentre import bjd_column
@@ -54,21 +55,32 @@ def plan_stats(database_url: str, scope: str = "both", *, recompute: bool = Fals
         raise ValueError(f"unknown scope {scope!r}; choose one of {', '.join(SCOPES)}")
     with session_scope(engine_for(database_url)) as session:
         files = lightcurve_files(session)
-        known = stats_hashes(session)
+        known = stats_versions(session)
     jobs = []
     for folder, name, kind, targname in files:
         if scope != "both" and kind != scope:
             continue
         path = Path(folder) / name
-        if recompute or (folder, name) not in known or _digest(path) != known[(folder, name)]:
+        if recompute or (folder, name) not in known or _changed(path, *known[(folder, name)]):
             jobs.append(StatsJob(path, kind, targname))
     return jobs
+
+
+def _changed(path: Path, sha256: str | None, written: dt.datetime) -> bool:
+    """Whether ``path`` differs from the file its row was computed from.  A file not
+    modified since the row was written is not read; a newer one is compared by content."""
+    try:
+        modified = path.stat().st_mtime
+    except OSError:
+        return True  # gone: its row says why
+    written = written if written.tzinfo is not None else written.replace(tzinfo=dt.UTC)
+    return modified >= written.timestamp() and _digest(path) != sha256
 
 
 def unrecorded(database_url: str) -> int:
     """How many lightcurves the catalogue names have no ``stats`` row (no file is read)."""
     with session_scope(engine_for(database_url)) as session:
-        known = stats_hashes(session)
+        known = stats_versions(session)
         return sum((folder, name) not in known for folder, name, _, _ in lightcurve_files(session))
 
 
