@@ -292,6 +292,8 @@ def atomic_path(final: Path) -> Iterator[Path]:
         os.replace(temporary, final)
     except OSError as error:
         full = full_disk_error(error)
+        if full is None and _nearly_full(final.parent):  # a library's own short-write error
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(final)) from error
         if full is not None and not full.filename:
             raise OSError(full.errno, full.strerror, str(final)) from error
         raise
@@ -388,6 +390,14 @@ def require_free_space(folders: dict[str, Path], minimum_mb: float) -> None:
             raise DiskFullError(f"{name} {folder}: only {free / 1e6:.1f} MB free on its file system, "
                                 f"below the {minimum_mb:g} MB a run needs (setting min_free_mb); "
                                 "free space there and run again; nothing was done")
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Less than one FITS block (2880 bytes) free on ``folder``'s file system now."""
+    try:
+        return free_bytes(folder) < 2880
+    except OSError:
+        return False
 
 
 def full_disk_error(error: BaseException) -> OSError | None:
