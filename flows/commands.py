@@ -112,12 +112,18 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> int:
                f"{statistics.get('unusable', 0)} without (too few bins or unreadable), "
                f"{len(statistics.get('failed', {}))} failed")
         report_each("FAILED", {f"stats {k}": v for k, v in statistics.get("failed", {}).items()})
+    site = summary.get("plots") or {}
+    if "plots" in summary:
+        report(f"hstlc: {site.get('rendered', 0)} pages rendered, {len(site.get('failed', {}))} "
+               f"failed; the site: {site.get('index')}")
+        report_each("FAILED", {f"page {k}": v for k, v in site.get("failed", {}).items()})
     report(f"results: lightcurves in {settings.outputs_dir}, composites in {settings.composite_dir}, "
            f"inputs in {settings.filesystem_dir}, refused files in {settings.bad_data_dir}, "
            f"catalogue {settings.masked()['db_connection_string']}")
     if "ingested" in summary and not (ingested or rejected or failed or left):
         report("nothing new to do")
-    failures = len(failed) + len(composites.get("failed", {})) + len(statistics.get("failed", {}))
+    failures = (len(failed) + len(composites.get("failed", {})) + len(statistics.get("failed", {}))
+                + len(site.get("failed", {})))
     return EXIT_FAILED if failures else EXIT_OK
 
 
@@ -489,6 +495,8 @@ def _finish(summary: dict[str, Any], settings: Settings, args: argparse.Namespac
         return print_download(summary["download"], settings)
     if "computed" in summary:  # the stats flow alone
         summary = {"stats": summary}
+    elif "rendered" in summary:  # the plots flow alone
+        summary = {"plots": summary}
     elif "ingested" not in summary and "composites" not in summary:  # the composite flow alone
         summary = {"composites": summary}
     if getattr(args, "json", False):
@@ -547,9 +555,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="serve the deployments (schedules) from here")
     serve.set_defaults(handler=_serve, command_name="hstlc-serve", log_to_stderr=False)
 
-    from flows import stats_command
+    from flows import plots_command, stats_command
 
     stats_command.register(commands)
+    plots_command.register(commands)
 
     demo = commands.add_parser("demo", help="put a demo set in ingest/ and run the pipeline")
     demo.add_argument("--json", action="store_true")
@@ -570,21 +579,6 @@ def _legacy(prog: str, handler: Callable[[argparse.Namespace, Settings], int], d
 
 hstlc_pipeline_main = _legacy("hstlc_pipeline", _pipeline, "Run the whole hstlc pipeline.")
 ingest_hstlc_main = _legacy("ingest_hstlc", _ingest, "Ingest the datasets in ingest/.")
-def _stats(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.stats_command import handle
-
-    return handle(args, settings)
-
-
-def _stats_arguments(parser: argparse.ArgumentParser) -> None:
-    from flows.stats_command import add_arguments
-
-    add_arguments(parser, show=False)
-
-
-build_stats_table_main = _legacy("build_stats_table", _stats,
-                                 "Compute the variability statistics of the lightcurves.",
-                                 _stats_arguments)
 download_hstlc_main = _legacy("download_hstlc", _download,
                               "Fetch new COS/STIS TIME-TAG data from MAST into ingest/.",
                               _download_arguments)

@@ -1,4 +1,4 @@
-"""``hstlc_pipeline``: ingest, then composites, then statistics (then plots)."""
+"""``hstlc_pipeline``: ingest, then composites, then statistics, then plots."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from prefect import State, flow
 
 from flows.composite import composite
 from flows.ingest import ingest, run_plan
+from flows.plots import plots
 from flows.stats import stats
 from hstlc.config import load_settings
 from hstlc.fs import run_lock
 from hstlc.ingest.dataset import PipelineConfig
 from tasks.ingest import plan_target
-from tasks.progress import final_state, run_name, with_composites, with_stats
+from tasks.progress import final_state, run_name, with_composites, with_plots, with_stats
 from tasks.runner import task_runner_for
 
 #: How long a scheduled or deployed run waits for a run in progress in the same home.
@@ -24,8 +25,8 @@ RUN_LOCK_WAIT_S = 3600.0
 def hstlc_pipeline(
     force: bool = False, batch_size: int | None = None, all_composites: bool = False
 ) -> Any:
-    """The whole job: ingest new data, rebuild the composites it touched, then compute the
-    statistics of every new or changed lightcurve."""
+    """The whole job: ingest new data, rebuild the composites it touched, compute the
+    statistics of every new or changed lightcurve, then render the pages that changed."""
     settings = load_settings()
     with run_lock(settings.home_dir, wait_s=RUN_LOCK_WAIT_S):
         state = cast(State, ingest.with_options(task_runner=task_runner_for(settings))(
@@ -38,7 +39,8 @@ def hstlc_pipeline(
             keys=summary["touched_keys"], all_keys=all_composites
         )
         statistics = stats.with_options(task_runner=task_runner_for(settings))()
-    return final_state(with_stats(with_composites(summary, composites), statistics))
+        site = plots.with_options(task_runner=task_runner_for(settings))()
+    return final_state(with_plots(with_stats(with_composites(summary, composites), statistics), site))
 
 
 @flow(name="process-target", flow_run_name="process-{target}")
@@ -52,7 +54,7 @@ def process_target(target: str, batch_size: int | None = None) -> dict[str, Any]
 @flow(name="reprocess-target", flow_run_name="reprocess-{target}")
 def reprocess_target(target: str, batch_size: int | None = None, fetch: bool = False) -> Any:
     """Re-process one target: all its datasets from ``filesystem/``, then its composites,
-    then the statistics of the lightcurves that changed.
+    then the statistics of the lightcurves that changed, then the target's pages.
 
     With ``fetch``, the target's new datasets are first downloaded from MAST into
     ``ingest/`` (the download flow), and ingested after the re-processing, with whatever
@@ -70,7 +72,8 @@ def reprocess_target(target: str, batch_size: int | None = None, fetch: bool = F
             keys=summary["touched_keys"]
         )
         statistics = stats.with_options(task_runner=task_runner_for(settings))()
-    return final_state(with_stats(with_composites(summary, composites), statistics))
+        site = plots.with_options(task_runner=task_runner_for(settings))(target=target)
+    return final_state(with_plots(with_stats(with_composites(summary, composites), statistics), site))
 
 
 def _fetch_target(target: str) -> dict[str, Any]:

@@ -73,10 +73,10 @@ def show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _values(row: Any) -> dict[str, Any]:
+    from hstlc.variability.table import best_period
+
     values = {column.name: getattr(row, column.name) for column in row.__table__.c}
-    periods = [(values[f"fap_{name}"], values[f"period_{name}"]) for name in ("short", "medium", "long")
-               if values[f"fap_{name}"] is not None]
-    values["period_best"] = min(periods)[1] if periods else None
+    values["period_best"] = best_period(values)
     return values
 
 
@@ -101,3 +101,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("stats", help="variability statistics: compute, or show the table")
     add_arguments(parser)
     parser.set_defaults(handler=handle, command_name="build_stats_table", log_to_stderr=False)
+
+
+def _legacy_arguments(parser: argparse.ArgumentParser) -> None:
+    add_arguments(parser, show=False)
+
+
+def build_stats_table_main(argv: Sequence[str] | None = None) -> int:
+    """The 2016 ``build_stats_table``: compute the statistics of the lightcurves."""
+    from flows.commands import _legacy
+
+    return int(_legacy("build_stats_table", handle,
+                       "Compute the variability statistics of the lightcurves.",
+                       _legacy_arguments)(argv))

@@ -162,6 +162,17 @@ class Settings(BaseSettings):
     deliver_min_counts: float = Field(
         1000.0, ge=0, description="Fewest total counts of a composite delivered as an HLSP "
                                   "(2016 'deliver'; every member ingested without error too).")
+    interesting_poisson_factor: float = Field(
+        3.0, gt=0, description="The site's 'interesting' view lists lightcurves whose "
+                               "poisson_factor (stdev / sqrt(mean) of counts) is at least this, ...")
+    interesting_fap: float = Field(
+        1e-3, gt=0, le=1, description="... or whose period search's false-alarm probability is at "
+                                      "most this, ...")
+    interesting_flares: int = Field(
+        1, ge=1, description="... or that have at least this many flares.")
+    site_top_targets: int = Field(
+        25, ge=1, description="Targets shown in the site's exposure-time chart (the longest "
+                              "exposed).")
     min_free_mb: float = Field(
         200.0, ge=0,
         description="Free space (MB) a run needs on the file systems it writes to; below "

@@ -147,6 +147,34 @@ def run_name(prefix: str) -> Any:
     return name
 
 
+def with_plots(summary: dict[str, Any], plots: dict[str, Any]) -> dict[str, Any]:
+    """The run summary with the plots subflow's result."""
+    return {**summary, "plots": plots}
+
+
+def publish_run(summary: dict[str, Any]) -> None:
+    """The run's artifacts in the Prefect UI: every outcome (a table), the run's most
+    variable lightcurves (a table) and a link to the site's index."""
+    from prefect.artifacts import create_link_artifact, create_table_artifact
+
+    from hstlc.config import load_settings
+    from hstlc.plots.report import most_variable, outcome_rows, run_lightcurves
+
+    create_table_artifact(outcome_rows(summary), key="hstlc-run-outcomes",
+                          description="hstlc run: what became of each dataset, composite, "
+                                      "the statistics and the pages")
+    variable = most_variable(load_settings().database_url, run_lightcurves(summary))
+    if variable:
+        create_table_artifact(variable, key="hstlc-most-variable",
+                              description="hstlc run: its most variable lightcurves (poisson_factor)")
+    index = (summary.get("plots") or {}).get("index")
+    if index:
+        from pathlib import Path
+
+        create_link_artifact(Path(index).as_uri(), link_text="hstlc site: index.html",
+                             key="hstlc-site", description="The site of this run (open from disk)")
+
+
 def final_state(summary: dict[str, Any]) -> Any:
     """The flow's result: the summary, as a Failed state when a dataset or group failed.
 
@@ -158,7 +186,8 @@ def final_state(summary: dict[str, Any]) -> Any:
     composites = summary.get("composites") or {}
     failures = {**summary.get("failed", {}),
                 **{f"composite {k}": v for k, v in composites.get("failed", {}).items()},
-                **{f"stats {k}": v for k, v in (summary.get("stats") or {}).get("failed", {}).items()}}
+                **{f"stats {k}": v for k, v in (summary.get("stats") or {}).get("failed", {}).items()},
+                **{f"page {k}": v for k, v in (summary.get("plots") or {}).get("failed", {}).items()}}
     lines = [
         "| ingested | rejected | failed | already catalogued | composites |",
         "| --- | --- | --- | --- | --- |",
@@ -170,6 +199,7 @@ def final_state(summary: dict[str, Any]) -> Any:
         *[f"- **failed** `{name}`: {why}" for name, why in sorted(failures.items())],
     ]
     create_markdown_artifact("\n".join(lines), description="hstlc run summary")
+    publish_run(summary)
     if failures:
         return Failed(message=f"{len(failures)} failed: {', '.join(sorted(failures))}", data=summary)
     return summary

@@ -121,3 +121,41 @@ def prefect_harness():
     with prefect_test_harness(server_startup_timeout=120):
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield
+
+
+@pytest.fixture(scope="session")
+def built_site(real_data, prefect_harness, tmp_path_factory):
+    """One pipeline run (real GJ-436 files, a synthetic COS NUV and a STIS dataset, the
+    files to refuse) on its own home, shared by the site's tests: ``(settings, summary)``.
+
+    The home's settings are selected through ``HSTLC_HOME_DIR`` only while the fixture
+    runs the pipeline; tests that run commands on it set it again.
+    """
+    import shutil
+
+    from builders import build_cos_nuv, build_stis_tag
+
+    from hstlc.config import load_settings
+
+    home = tmp_path_factory.mktemp("site") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("HSTLC_") and name != "HSTLC_REAL_DATA":
+                patch.delenv(name)
+        patch.setenv("HSTLC_HOME_DIR", str(home))
+        settings = load_settings()
+        ingest = Path(settings.ingest_dir)
+        ingest.mkdir(parents=True)
+        for sub in ("cos_fuv_g130m_gj436", "reject"):
+            for path in (real_data / sub).iterdir():
+                shutil.copy2(path, ingest / path.name)
+        build_cos_nuv(ingest, rootname="lb1c02nuq", seed=3, exptime=600.0, targname="NUV-STAR",
+                      sinusoid={"period": 60.0, "amplitude": 0.5})
+        build_stis_tag(ingest, rootname="oc5r01abq", seed=4, exptime=600.0, targname="STIS-STAR",
+                       detector="NUV-MAMA",
+                       flare={"start": 200.0, "duration": 60.0, "counts": 4000, "profile": "exponential"})
+        build_stis_tag(ingest, rootname="oc5r02abq", seed=5, exptime=400.0, targname="STIS-STAR")
+        from flows.pipeline import hstlc_pipeline
+
+        summary = hstlc_pipeline()
+    return settings, summary

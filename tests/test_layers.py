@@ -224,7 +224,7 @@ def test_public_entry_points_import_from_the_package():
 
 
 #: The modules of flows/ that run flows from the command line (they are not flows).
-COMMAND_MODULES = {"commands.py", "server.py", "stats_command.py"}
+COMMAND_MODULES = {"commands.py", "server.py", "stats_command.py", "plots_command.py"}
 
 
 @pytest.mark.parametrize("path", [p for p in sources("flows") if p.name not in COMMAND_MODULES],

@@ -8,6 +8,7 @@ boundary, :func:`hstlc.catalogue.engine.session_scope`).  The writes are in
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from hstlc.targets import normalize_targname
 
 #: Catalogue files that are event lists a composite is made from (STIS: the corrtag).
 EVENT_SUFFIXES = ("_corrtag_a.fits", "_corrtag_b.fits", "_corrtag.fits")
+#: Longest list of names a query sends as one ``IN`` (SQLite allows 32766 parameters).
+_MAX_IN = 5000
 
 
 def is_event_filename(filename: str) -> bool:
@@ -203,10 +206,10 @@ def composite_members(session: Session, composite_filename: str) -> set[str]:
 
 
 def stats_table(session: Session, *, sort: str = "poisson_factor", limit: int | None = None,
-                target: str | None = None) -> list[Stats]:
+                target: str | None = None, filenames: Iterable[str] | None = None) -> list[Stats]:
     """``stats`` rows, most variable first by ``sort`` (ascending for a false-alarm
     probability or a p-value, descending otherwise; rows without it last), of one target
-    (its aliases allowed) or all."""
+    (its aliases allowed) or all, and only of the lightcurves named ``filenames`` if given."""
     if sort not in Stats.__table__.c:
         raise ValueError(f"unknown stats column {sort!r}; choose one of "
                          f"{', '.join(c.name for c in Stats.__table__.c)}")
@@ -215,9 +218,73 @@ def stats_table(session: Session, *, sort: str = "poisson_factor", limit: int | 
     query = select(Stats).order_by(column.is_(None), column.asc() if ascending else column.desc(),
                                    Stats.lightcurve_filename)
     if target is not None:
-        names = {normalize_targname(target)}
+        wanted = normalize_targname(target)
         written = session.scalars(select(Stats.targname).distinct()).all()
-        query = query.where(Stats.targname.in_([n for n in written if normalize_targname(n or "") in names]))
+        query = query.where(Stats.targname.in_([n for n in written if normalize_targname(n or "") == wanted]))
+    names = None if filenames is None else set(filenames)
+    if names is not None and len(names) <= _MAX_IN:
+        query = query.where(Stats.lightcurve_filename.in_(sorted(names)))
+    elif names is not None:  # too many for one IN list: filtered as they come
+        rows = (row for row in session.scalars(query) if row.lightcurve_filename in names)
+        return list(rows if limit is None else itertools.islice(rows, limit))
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))
+
+
+#: The setup and exposure of every lightcurve, from its members' event files.
+SETUP_COLUMNS = ("instrume", "detector", "opt_elem", "cenwave", "aperture")
+
+
+def lightcurve_setups(session: Session) -> dict[tuple[str, str], dict[str, Any]]:
+    """``(folder, file name) -> setup`` of every individual and composite lightcurve the
+    ``outputs`` rows name: its kind, TARGNAME (as written; the first in sort order when its
+    members spell it differently), instrument, detector, grating,
+    cenwave, aperture, exposure time (s: the members' EXPTIME, each dataset once; an FUV
+    segment pair is one dataset) and member rootnames (sorted).
+
+    One query over the event files' rows; the aggregation is done here, as the target
+    names are normalised in Python.
+    """
+    rows = session.execute(
+        select(Outputs.individual_path, Outputs.individual_filename, Outputs.composite_path,
+               Outputs.composite_filename, Metadata.rootname, Metadata.targname, Metadata.exptime,
+               *(getattr(Metadata, column) for column in SETUP_COLUMNS))
+        .join(Metadata, Metadata.id == Outputs.metadata_id).where(_is_event_file())).all()
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        setup = dict(zip(SETUP_COLUMNS, row[7:], strict=True))
+        for kind, folder, name in (("individual", row[0], row[1]), ("composite", row[2], row[3])):
+            if folder is None or name is None:
+                continue
+            entry = found.setdefault((str(folder), str(name)), {
+                "kind": kind, "targname": row[5], **setup, "exposures": {}})
+            entry["targname"] = min(entry["targname"], row[5])  # one name, whatever the order
+            exposures = entry["exposures"]
+            exposures[row[4]] = max(exposures.get(row[4], 0.0), float(row[6] or 0.0))
+    for entry in found.values():
+        exposures = entry.pop("exposures")
+        entry["exptime"] = float(sum(exposures.values()))
+        entry["members"] = sorted(exposures)
+    return found
+
+
+def stats_rows(session: Session) -> dict[tuple[str, str], Stats]:
+    """``(folder, file name) -> stats row`` of every lightcurve that has one."""
+    return {(row.lightcurve_path, row.lightcurve_filename): row for row in session.scalars(select(Stats))}
+
+
+def refusal_counts(session: Session) -> dict[str, int]:
+    """``bad_data`` reason -> refused files (each name and content once)."""
+    rows = session.execute(select(BadData.reason, func.count()).group_by(BadData.reason)).all()
+    return {str(reason): int(count) for reason, count in rows}
+
+
+def catalogue_updated(session: Session) -> dt.datetime | None:
+    """When the catalogue last changed (the latest ``updated_at`` of its rows), or None
+    when it is empty."""
+    latest = [session.scalar(select(func.max(model.updated_at)))
+              for model in (Metadata, Outputs, BadData, Stats)]
+    known = [value.replace(tzinfo=value.tzinfo or dt.UTC) for value in latest if value is not None]
+    return max(known) if known else None
+

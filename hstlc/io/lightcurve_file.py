@@ -335,6 +335,12 @@ def read_lightcurve(path: str | Path) -> Lightcurve:
             columns = {name: np.asarray(data[name]) for name in (*COLUMNS, *OPTIONAL_COLUMNS)
                        if name in COLUMNS or name in present}
             meta = _meta_from_headers(hdul[0].header, table.header)
+            if "opt_elem" not in meta and "FILTER" in hdul[0].header:  # a composite (HLSP)
+                meta["opt_elem"] = hdul[0].header["FILTER"]
+            if "MEMBERS" in hdul:  # a composite's members, in dataset order
+                members = hdul["MEMBERS"].data
+                order = np.argsort(members["DATASET"], kind="stable")
+                meta["members"] = [str(name).strip() for name in members["ROOTNAME"][order]]
             if "GTI" in hdul:
                 gti = hdul["GTI"].data
                 meta["gti"] = np.column_stack([gti["START"], gti["STOP"]]).tolist()

@@ -57,7 +57,16 @@ with 2K degrees of freedom, ``tau = f_max T_eff Z^(K - 1/2) e^-Z / Gamma(K)``, w
 For K = 1 this is Baluev's formula (psd normalisation, tested against astropy's); with
 visits of unequal length the mean ``D_v`` makes it an upper bound (Jensen's inequality).
 The lightcurve's :attr:`PeriodSearch.fap` is the smallest range FAP times the number of
-ranges searched (Bonferroni), capped at 1.
+ranges searched (Bonferroni), capped at 1.  The inverse, the level a peak must reach for a
+given FAP (the lines of a plot): :meth:`Periodogram.power_level` (astropy's Baluev level
+for one visit) and :func:`multivisit_false_alarm_level` (the ``Z`` of K visits).
+
+The curve and the peaks
+-----------------------
+:func:`periodogram` computes steps 1-3 (the :class:`Periodogram`: grid, ``Z``, mean
+power); :func:`search_periodogram` refines its peaks (step 4) and gives their
+false-alarm probabilities; :func:`search_periods` is the two in a row, so a plot of the
+curve shows what the statistics were computed from.
 
 References
 ----------
@@ -75,6 +84,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.timeseries import LombScargle
+from scipy.optimize import brentq
 from scipy.special import gammaincc, gammaln
 
 #: The 2016 period ranges: (name, shortest period, longest period), seconds.
@@ -207,14 +217,124 @@ def multivisit_fap(z: float, n_visits: int, fmax: float, t_eff: float) -> float:
 
 
 @dataclass(frozen=True)
-class _Visit:
+class Visit:
+    """One visit of the period search.
+
+    Attributes
+    ----------
+    model : LombScargle
+        The visit's Lomb-Scargle model (its own mean; weights ``exposure**-0.5``).
+    size : int
+        Its bins, ``N_v``.
+    spread : float
+        Weighted variance of its times, ``D_v`` (s^2).
+    """
+
     model: LombScargle
     size: int
-    spread: float  # weighted variance of the times (s^2)
+    spread: float
+
+
+@dataclass(frozen=True)
+class Periodogram:
+    """The periodogram of one lightcurve on the shared grid (see the module docstring).
+
+    Attributes
+    ----------
+    frequency : ndarray
+        The grid (Hz), regular, covering every searched range; empty when no range could
+        be searched.
+    z : ndarray
+        The summed statistic ``Z = sum_v z_v`` at each grid frequency.
+    power : ndarray
+        The visits' standard Lomb-Scargle powers averaged with weights ``N_v`` (the
+        ``power_*`` of :class:`RangePeak`; for one visit its standard power).
+    visits : tuple of Visit
+        The visits that took part.
+    ranges : tuple of (name, min_period, max_period)
+        The ranges asked for (s).
+    limits : tuple of (name, min_frequency, max_frequency)
+        The ranges searched (Hz), in the order of ``ranges``: a range shorter than two bin
+        steps or longer than the longest visit is left out.
+    t_eff : float
+        Effective time span ``sqrt(4 pi mean_v D_v)`` (s; NaN without visits).
+    span : float
+        Span of the longest visit (s), which sets the grid step (NaN without visits).
+    step : float
+        Median bin step of the visits (s; NaN without visits).
+    """
+
+    frequency: np.ndarray
+    z: np.ndarray
+    power: np.ndarray
+    visits: tuple[Visit, ...]
+    ranges: tuple[tuple[str, float, float], ...]
+    limits: tuple[tuple[str, float, float], ...]
+    t_eff: float
+    span: float
+    step: float
+
+    @property
+    def visit_sizes(self) -> tuple[int, ...]:
+        """``N_v`` of each visit."""
+        return tuple(v.size for v in self.visits)
+
+    def z_level(self, fap: float, fmax: float) -> float:
+        """The ``Z`` whose false-alarm probability, searching up to ``fmax`` (Hz), is ``fap``
+        (:func:`multivisit_false_alarm_level`; Baluev's for one visit)."""
+        if not self.visits:
+            return float("nan")
+        return multivisit_false_alarm_level(fap, len(self.visits), fmax, self.t_eff)
+
+    def power_level(self, fap: float, fmax: float) -> float:
+        """The mean power whose false-alarm probability, searching up to ``fmax`` (Hz), is
+        ``fap``.
+
+        One visit: astropy's ``LombScargle.false_alarm_level(method="baluev")``, exactly
+        the inverse of :attr:`RangePeak.fap`.  K visits: the ``Z`` level
+        (:meth:`z_level`) as the power every visit would have if all had the same one,
+        ``1 - exp(-2 Z / sum_v (N_v - 3))``; a peak whose visits' powers differ reaches
+        that ``Z`` at a somewhat different mean power (an approximation for display).
+        """
+        if not self.visits:
+            return float("nan")
+        if len(self.visits) == 1:
+            return float(self.visits[0].model.false_alarm_level(
+                fap, method="baluev", maximum_frequency=fmax))
+        dof = sum(v.size - 3 for v in self.visits)
+        return float(-np.expm1(-2.0 * self.z_level(fap, fmax) / dof))
+
+
+def multivisit_false_alarm_level(fap: float, n_visits: int, fmax: float, t_eff: float) -> float:
+    """The summed statistic ``Z`` at which :func:`multivisit_fap` equals ``fap``.
+
+    Solved with Brent's method on ``Z >= K``, where the false-alarm probability decreases
+    monotonically (``Q(K, Z)`` and the upcrossing count both fall there); a level above
+    the probability at ``Z = K`` (about one half) is sought below ``K``.
+
+    Examples
+    --------
+    >>> z = multivisit_false_alarm_level(0.01, 4, 0.1, 3e4)
+    >>> bool(np.isclose(multivisit_fap(z, 4, 0.1, 3e4), 0.01, rtol=1e-9))
+    True
+    """
+    if not 0.0 < fap < 1.0:
+        raise ValueError(f"a false-alarm probability between 0 and 1 is needed, not {fap}")
+
+    def excess(z: float) -> float:
+        return multivisit_fap(z, n_visits, fmax, t_eff) - fap
+
+    low = float(n_visits)
+    if excess(low) <= 0:
+        return float(brentq(excess, 1e-9, low, xtol=1e-12))
+    high = 2.0 * low
+    while excess(high) > 0:
+        low, high = high, 2.0 * high
+    return float(brentq(excess, low, high, xtol=1e-12))
 
 
 def _visits(times: np.ndarray, rate: np.ndarray, exposure: np.ndarray, visit_gap: float,
-            max_visit_span: float) -> tuple[list[_Visit], float, float]:
+            max_visit_span: float) -> tuple[list[Visit], float, float]:
     """The usable visits, the longest span (s) and the bin step (s)."""
     visits, spans, steps = [], [], []
     for piece in split_visits(times, visit_gap, max_visit_span):
@@ -226,7 +346,7 @@ def _visits(times: np.ndarray, rate: np.ndarray, exposure: np.ndarray, visit_gap
         step = float(np.median(gaps))
         weights = w / w.sum()
         spread = float(np.sum(weights * (t - np.sum(weights * t)) ** 2))
-        visits.append(_Visit(LombScargle(t, y, w ** -0.5), t.size, spread))
+        visits.append(Visit(LombScargle(t, y, w ** -0.5), t.size, spread))
         spans.append(float(t[-1] - t[0]) + step)
         steps.append(step)
     if not visits:
@@ -234,7 +354,7 @@ def _visits(times: np.ndarray, rate: np.ndarray, exposure: np.ndarray, visit_gap
     return visits, max(spans), float(np.median(steps))
 
 
-def _statistic(visits: Sequence[_Visit], frequency: np.ndarray, method: str
+def _statistic(visits: Sequence[Visit], frequency: np.ndarray, method: str
                ) -> tuple[np.ndarray, np.ndarray]:
     """Summed ``Z`` and the N-weighted mean power of the visits at ``frequency``."""
     total = np.zeros(frequency.size)
@@ -264,7 +384,7 @@ def _windows(grid: np.ndarray, z: np.ndarray, fmin: float, fmax: float
             for k in peaks[np.argsort(z[peaks])[::-1][:_CANDIDATES]]]
 
 
-def _best_in_range(visits: Sequence[_Visit], grid: np.ndarray, z: np.ndarray, fmin: float,
+def _best_in_range(visits: Sequence[Visit], grid: np.ndarray, z: np.ndarray, fmin: float,
                    fmax: float) -> tuple[float, float, float]:
     """Refined (frequency, Z, power) of the best peak between ``fmin`` and ``fmax``."""
     best = (float("nan"), -np.inf, float("nan"))
@@ -275,6 +395,59 @@ def _best_in_range(visits: Sequence[_Visit], grid: np.ndarray, z: np.ndarray, fm
         if fine_z[i] > best[1]:
             best = (float(fine[i]), float(fine_z[i]), float(fine_power[i]))
     return best
+
+
+def periodogram(times: np.ndarray, rate: np.ndarray, exposure: np.ndarray, *,
+                ranges: Sequence[tuple[str, float, float]] = PERIOD_RANGES,
+                samples_per_peak: float = 5.0, visit_gap: float = 43200.0,
+                max_visit_span: float = 86400.0) -> Periodogram:
+    """The statistic ``Z`` and the mean power on the shared grid (steps 1-3 of the rule).
+
+    Parameters are those of :func:`search_periods`, which refines this curve's peaks
+    (:func:`search_periodogram`).
+
+    Returns
+    -------
+    Periodogram
+    """
+    times, rate, exposure = (np.asarray(a, float).reshape(-1) for a in (times, rate, exposure))
+    keep = (exposure > 0) & np.isfinite(times) & np.isfinite(rate)
+    order = np.argsort(times[keep], kind="stable")
+    times, rate, exposure = times[keep][order], rate[keep][order], exposure[keep][order]
+    visits, span, step = _visits(times, rate, exposure, visit_gap, max_visit_span)
+    limits = [(name, 1.0 / min(pmax, span), min(1.0 / pmin, 0.5 / step))
+              for name, pmin, pmax in ranges] if visits else []
+    searched = tuple((name, lo, hi) for name, lo, hi in limits if hi > lo)
+    t_eff = (float(np.sqrt(4 * np.pi * np.mean([v.spread for v in visits])))
+             if visits else float("nan"))
+    empty = np.zeros(0)
+    if not searched:
+        return Periodogram(empty, empty, empty, tuple(visits), tuple(ranges), (), t_eff, span,
+                           step)
+    df = 1.0 / (samples_per_peak * span)
+    f0 = min(lo for _, lo, _ in searched)
+    grid = f0 + df * np.arange(int(np.floor((max(hi for _, _, hi in searched) - f0) / df)) + 1)
+    z, power = _statistic(visits, grid, "fast" if grid.size > 1 else "cython")
+    return Periodogram(grid, z, power, tuple(visits), tuple(ranges), searched, t_eff, span, step)
+
+
+def search_periodogram(curve: Periodogram) -> PeriodSearch:
+    """The best peak of each range of ``curve``, refined, with its false-alarm probability
+    (step 4 of the rule and the false-alarm probabilities of the module docstring)."""
+    visits = curve.visits
+    found = {}
+    for name, lo, hi in curve.limits:
+        frequency, z_best, power = _best_in_range(visits, curve.frequency, curve.z, lo, hi)
+        if len(visits) == 1:
+            fap = float(visits[0].model.false_alarm_probability(
+                power, method="baluev", maximum_frequency=hi))
+        else:
+            fap = multivisit_fap(z_best, len(visits), hi, curve.t_eff)
+        found[name] = RangePeak(name, 1.0 / frequency, power, fap)
+    peaks = tuple(found.get(name, RangePeak(name, np.nan, np.nan, np.nan))
+                  for name, _, _ in curve.ranges)
+    overall = min(1.0, len(found) * min(p.fap for p in found.values())) if found else float("nan")
+    return PeriodSearch(peaks, overall, len(visits), int(curve.frequency.size), curve.span)
 
 
 def search_periods(times: np.ndarray, rate: np.ndarray, exposure: np.ndarray, *,
@@ -301,37 +474,14 @@ def search_periods(times: np.ndarray, rate: np.ndarray, exposure: np.ndarray, *,
     Returns
     -------
     PeriodSearch
+        ``search_periodogram(periodogram(...))``: the curve :func:`periodogram` gives,
+        its peaks refined.
     """
-    times, rate, exposure = (np.asarray(a, float).reshape(-1) for a in (times, rate, exposure))
-    keep = (exposure > 0) & np.isfinite(times) & np.isfinite(rate)
-    order = np.argsort(times[keep], kind="stable")
-    times, rate, exposure = times[keep][order], rate[keep][order], exposure[keep][order]
-    visits, span, step = _visits(times, rate, exposure, visit_gap, max_visit_span)
-    limits = [(name, 1.0 / min(pmax, span), min(1.0 / pmin, 0.5 / step))
-              for name, pmin, pmax in ranges] if visits else []
-    searched = [(name, lo, hi) for name, lo, hi in limits if hi > lo]
-    if not searched:
-        nothing = tuple(RangePeak(name, np.nan, np.nan, np.nan) for name, _, _ in ranges)
-        return PeriodSearch(nothing, float("nan"), len(visits), 0, span)
-    df = 1.0 / (samples_per_peak * span)
-    f0 = min(lo for _, lo, _ in searched)
-    grid = f0 + df * np.arange(int(np.floor((max(hi for _, _, hi in searched) - f0) / df)) + 1)
-    z, _ = _statistic(visits, grid, "fast" if grid.size > 1 else "cython")
-    t_eff = float(np.sqrt(4 * np.pi * np.mean([v.spread for v in visits])))
-    found = {}
-    for name, lo, hi in searched:
-        frequency, z_best, power = _best_in_range(visits, grid, z, lo, hi)
-        if len(visits) == 1:
-            fap = float(visits[0].model.false_alarm_probability(
-                power, method="baluev", maximum_frequency=hi))
-        else:
-            fap = multivisit_fap(z_best, len(visits), hi, t_eff)
-        found[name] = RangePeak(name, 1.0 / frequency, power, fap)
-    peaks = tuple(found.get(name, RangePeak(name, np.nan, np.nan, np.nan))
-                  for name, _, _ in ranges)
-    overall = min(1.0, len(found) * min(p.fap for p in found.values()))
-    return PeriodSearch(peaks, overall, len(visits), int(grid.size), span)
+    return search_periodogram(periodogram(times, rate, exposure, ranges=ranges,
+                                          samples_per_peak=samples_per_peak, visit_gap=visit_gap,
+                                          max_visit_span=max_visit_span))
 
 
-__all__ = ["FASPER", "MIN_VISIT_BINS", "PERIOD_RANGES", "PeriodSearch", "RangePeak", "multivisit_fap",
-           "search_periods", "split_visits"]
+__all__ = ["FASPER", "MIN_VISIT_BINS", "PERIOD_RANGES", "PeriodSearch", "Periodogram", "RangePeak",
+           "Visit", "multivisit_false_alarm_level", "multivisit_fap", "periodogram",
+           "search_periodogram", "search_periods", "split_visits"]

@@ -10,7 +10,9 @@ few bins).  A lightcurve never makes the computation raise for what its data are
 Which bins: the exposed ones (``bins > 0``) with finite ``mjd``, ``counts`` and ``net``.
 Which times: barycentric: the lightcurve's ``bjd_tdb`` column, computed here
 (:mod:`~hstlc.extraction.barycentre`) for a file written before the column existed when
-its metadata give RA_TARG and DEC_TARG; else its ``mjd`` (UTC).
+its metadata give RA_TARG and DEC_TARG; else its ``mjd`` (UTC).  Both are one function each
+(:func:`exposed_bins`, :func:`period_search_input`), so that a plot of the periodogram
+shows what the row was computed from.
 """
 
 from __future__ import annotations
@@ -176,6 +178,58 @@ def unusable_stats(reason: str, n_bins: int = 0) -> LightcurveStats:
     return LightcurveStats(n_bins=n_bins, reason=reason)
 
 
+def exposed_bins(lc: Lightcurve) -> np.ndarray:
+    """Indices of the bins the statistics use, in time order: exposed (``bins > 0``), with
+    finite ``mjd``, ``counts`` and ``net``, sorted by ``mjd`` (stable).
+
+    Examples
+    --------
+    >>> nan = np.full(3, np.nan)
+    >>> lc = Lightcurve(bins=[2.0, 0.0, 2.0], times=[4.0, 2.0, 0.0], mjd=[1.0, 0.5, 0.0],
+    ...                 gross=[1.0, 0.0, 3.0], counts=[1.0, 0.0, 3.0], net=[0.5, nan[0], 1.5],
+    ...                 flux=nan, flux_error=nan, background=[0.0] * 3, error=[1.0] * 3,
+    ...                 dataset=[1] * 3)
+    >>> exposed_bins(lc).tolist()
+    [2, 0]
+    """
+    use = (lc.bins > 0) & np.isfinite(lc.mjd) & np.isfinite(lc.counts) & np.isfinite(lc.net)
+    picked = np.flatnonzero(use)
+    return picked[np.argsort(lc.mjd[use], kind="stable")]
+
+
+def too_few_bins(n_bins: int, config: StatsConfig) -> str:
+    """The ``reason`` of a lightcurve with fewer than ``config.min_bins`` exposed bins."""
+    return f"fewer than {config.min_bins} exposed bins ({n_bins})"
+
+
+def period_search_input(lc: Lightcurve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the period search of :func:`compute_stats` is given: the exposed bins
+    (:func:`exposed_bins`) as barycentric seconds, net rates and exposures.
+
+    The times are the ``bjd_tdb`` column; for a file written before it existed, computed
+    here (:func:`~hstlc.extraction.barycentre.barycentric_times`) when the metadata give
+    RA_TARG and DEC_TARG; else ``mjd`` (UTC).  Seconds since the first bin.
+
+    Returns
+    -------
+    seconds, net, exposure : ndarray
+        Times (s), rates (count/s) and exposures (s), sorted by time.
+    """
+    index = exposed_bins(lc)
+    mjd, net, exposure = lc.mjd[index], lc.net[index], lc.bins[index]
+    target = target_of(lc.meta)
+    if index.size == 0:
+        seconds = np.zeros(0)
+    elif lc.bjd_tdb is not None:
+        bjd = lc.bjd_tdb[index]
+        seconds = (bjd - bjd[0]) * _DAY
+    elif target is not None:  # a file written before the bjd_tdb column existed
+        seconds = barycentric_times(mjd, *target).seconds
+    else:
+        seconds = (mjd - mjd[0]) * _DAY
+    return seconds, net, exposure
+
+
 def compute_stats(lc: Lightcurve, config: StatsConfig | None = None, *, composite: bool = False,
                   members_ok: bool = True) -> LightcurveStats:
     """Variability statistics of one individual or composite lightcurve.
@@ -198,29 +252,21 @@ def compute_stats(lc: Lightcurve, config: StatsConfig | None = None, *, composit
         are exposed.
     """
     config = config or StatsConfig()
-    use = (lc.bins > 0) & np.isfinite(lc.mjd) & np.isfinite(lc.counts) & np.isfinite(lc.net)
-    n_bins = int(use.sum())
+    index = exposed_bins(lc)
+    n_bins = int(index.size)
     if n_bins < config.min_bins:
-        return unusable_stats(f"fewer than {config.min_bins} exposed bins ({n_bins})", n_bins)
-    order = np.argsort(lc.mjd[use], kind="stable")
-    mjd, counts, net = lc.mjd[use][order], lc.counts[use][order], lc.net[use][order]
-    exposure, error = lc.bins[use][order], lc.error[use][order]
+        return unusable_stats(too_few_bins(n_bins, config), n_bins)
+    mjd, counts = lc.mjd[index], lc.counts[index]
+    exposure, error = lc.bins[index], lc.error[index]
     basic = legacy_stats(counts, mjd)
-    target = target_of(lc.meta)
-    if lc.bjd_tdb is not None:
-        bjd = lc.bjd_tdb[use][order]
-        seconds = (bjd - bjd[0]) * _DAY
-    elif target is not None:  # a file written before the bjd_tdb column existed
-        seconds = barycentric_times(mjd, *target).seconds
-    else:
-        seconds = (mjd - mjd[0]) * _DAY
+    seconds, net, _ = period_search_input(lc)
     search = search_periods(seconds, net, exposure, samples_per_peak=config.samples_per_peak,
                             visit_gap=config.visit_gap_s, max_visit_span=config.max_visit_span_s)
     legacy = legacy_periodogram(mjd, net, samples_per_peak=config.samples_per_peak,
                                 visit_gap=config.visit_gap_s,
                                 max_visit_span=config.max_visit_span_s)
-    flares = find_flares(mjd * _DAY, lc.gross[use][order], counts, exposure,
-                         lc.dataset[use][order], p0=config.flare_p0, sigma=config.flare_sigma,
+    flares = find_flares(mjd * _DAY, lc.gross[index], counts, exposure,
+                         lc.dataset[index], p0=config.flare_p0, sigma=config.flare_sigma,
                          min_ratio=config.flare_min_ratio, segment_gap=config.segment_gap_s,
                          max_cells=config.max_segment_bins)
     scatter = measure_scatter(net, error / exposure)
@@ -250,4 +296,5 @@ def _flare_columns(flares: FlareSearch, mjd: np.ndarray) -> dict[str, Any]:
             "flare_start_mjd": float(mjd[strongest.start]) if strongest else _NAN}
 
 
-__all__ = ["LightcurveStats", "StatsConfig", "compute_stats", "unusable_stats"]
+__all__ = ["LightcurveStats", "StatsConfig", "compute_stats", "exposed_bins",
+           "period_search_input", "too_few_bins", "unusable_stats"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,15 @@ from hstlc.fs import sha256_file
 from hstlc.io.fits_writer import write_fits
 from hstlc.io.lightcurve_file import UNITS, Lightcurve, read_lightcurve
 from hstlc.logs import record as record_traceback
+from hstlc.variability.periodogram import PERIOD_RANGES
 from hstlc.variability.stats import StatsConfig, compute_stats, unusable_stats
 
 logger = logging.getLogger(__name__)
 
 #: What ``hstlc stats`` may be asked to compute.
 SCOPES = ("individual", "composite", "both")
+#: The period ranges' names, as the ``stats`` columns spell them.
+RANGE_NAMES = tuple(name for name, _, _ in PERIOD_RANGES)
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,38 @@ def plan_stats(database_url: str, scope: str = "both", *, recompute: bool = Fals
 
 
 def _changed(path: Path, sha256: str | None, written: dt.datetime) -> bool:
-    """Whether ``path`` differs from the file its row was computed from.  A file not
-    modified since the row was written is not read; a newer one is compared by content."""
+    """Whether ``path`` differs from the file its row was computed from."""
+    return not path.exists() or content_sha256(path, sha256, written) != sha256
+
+
+def content_sha256(path: Path, sha256: str | None, written: dt.datetime) -> str | None:
+    """The sha256 of ``path`` now, knowing that its ``stats`` row, written at ``written``,
+    holds ``sha256``: a file not modified since the row was written is not read; a newer
+    one is.  None when the file cannot be read."""
     try:
         modified = path.stat().st_mtime
     except OSError:
-        return True  # gone: its row says why
+        return None
     written = written if written.tzinfo is not None else written.replace(tzinfo=dt.UTC)
-    return modified >= written.timestamp() and _digest(path) != sha256
+    return _digest(path) if modified >= written.timestamp() else sha256
+
+
+def best_period(values: Mapping[str, Any]) -> float | None:
+    """The period of the range with the smallest false-alarm probability in a ``stats``
+    row's values (``period_short`` ... ``fap_long``), or None when no range was searched.
+
+    Examples
+    --------
+    >>> best_period({"period_short": 60.0, "fap_short": 0.2, "period_medium": 900.0,
+    ...              "fap_medium": 1e-5, "period_long": None, "fap_long": None})
+    900.0
+    """
+    found: list[tuple[float, float]] = []
+    for name in RANGE_NAMES:
+        fap, period = values.get(f"fap_{name}"), values.get(f"period_{name}")
+        if fap is not None and period is not None and np.isfinite(fap):
+            found.append((float(fap), float(period)))
+    return min(found)[1] if found else None
 
 
 def unrecorded(database_url: str) -> int:
