@@ -136,7 +136,9 @@ def built_site(real_data, prefect_harness, tmp_path_factory):
     from builders import build_cos_nuv, build_stis_tag
 
     from hstlc.config import load_settings
+    from hstlc.processes import clear_stop
 
+    clear_stop()  # a session fixture runs before the function fixture that does it
     home = tmp_path_factory.mktemp("site") / "home"
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
