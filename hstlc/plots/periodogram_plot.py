@@ -139,7 +139,9 @@ def draw_periodogram(curve: Periodogram, title: str) -> Figure:
         The figure's title.
     """
     search = search_periodogram(curve)
-    figure = Figure(figsize=(10, 9), layout="constrained")
+    # Fixed margins: a constrained layout measures every log-axis tick label (~0.5 s a PNG).
+    figure = Figure(figsize=(10, 9))
+    figure.subplots_adjust(left=0.08, right=0.97, top=0.9, bottom=0.14, hspace=0.4)
     axes = figure.subplots(len(curve.ranges), 1, squeeze=False)[:, 0]
     limits = {name: (lo, hi) for name, lo, hi in curve.limits}
     legend_drawn = False
@@ -154,7 +156,7 @@ def draw_periodogram(curve: Periodogram, title: str) -> Figure:
         _draw_range(axis, curve, search.peak(name), *limits[name])
         axis.set_ylabel("power")
         if not legend_drawn:
-            figure.legend(*axis.get_legend_handles_labels(), loc="outside lower center",
+            figure.legend(*axis.get_legend_handles_labels(), loc="lower center",
                           ncols=3, fontsize="small", title=_level_legend(curve),
                           title_fontsize="small")
             legend_drawn = True
