@@ -89,7 +89,7 @@ DATA = RESULTS / "site_data"
 sys.path.insert(0, str(ROOT))
 
 #: Bumped when the data this script makes change (then everything is made again).
-DATA_VERSION = 1
+DATA_VERSION = 2
 SEED = 2016
 COMPOSITE_SHARE = 0.12
 ROWS_PER_TARGET = 16
@@ -306,14 +306,15 @@ def plausible_stats(rng: random.Random, n_bins: int, exptime: float, composite: 
         if high / 4 > span_s:
             values.update({f"period_{name}": None, f"power_{name}": None, f"fap_{name}": None})
             continue
-        fap = 10 ** rng.uniform(-9.0, 0.0)
+        # Mostly nothing (FAP near 1), a tail of significant periods down to 1e-12.
+        fap = 10 ** (rng.uniform(-1.5, 0.0) if rng.random() < 0.97 else rng.uniform(-12.0, -1.5))
         faps.append(fap)
         values.update({f"period_{name}": math.exp(rng.uniform(math.log(low), math.log(high))),
                        f"power_{name}": rng.uniform(0.01, 0.6), f"fap_{name}": fap})
     values["fap"] = min(faps) if faps else None
     values["periodic"] = bool(faps) and min(faps) < 1e-3
     values["periodogram"] = values["periodic"]
-    flares = 0 if rng.random() < 0.92 else (1 if rng.random() < 0.6 else rng.randrange(2, 6))
+    flares = 0 if rng.random() < 0.97 else (1 if rng.random() < 0.6 else rng.randrange(2, 6))
     values.update({
         "n_flares": flares, "flare_peak_ratio": rng.uniform(1.5, 20.0) if flares else None,
         "flare_start_mjd": rng.uniform(55000.0, 60500.0) if flares else None,
@@ -445,7 +446,7 @@ def site_level(home: Path) -> dict[str, Any]:
     from hstlc.catalogue.engine import engine_for
     from hstlc.config import Settings
     from hstlc.plots import charts, table_page  # noqa: F401 (imports before the clock)
-    from hstlc.plots.pages import CATALOGUE, write_site
+    from hstlc.plots.pages import CATALOGUE, INTERESTING, write_site
     from hstlc.plots.site import SiteConfig, plan_pages, read_entries
     from hstlc.plots.table_page import data_path
 
@@ -464,6 +465,7 @@ def site_level(home: Path) -> dict[str, Any]:
             "unchanged_written": list(warm.written), "plan_pages_s": plan_s,
             "jobs": dict(Counter(job.kind for job in jobs)), "targets": cold.targets,
             "interesting": cold.interesting,
+            "interesting_data_bytes": data_path(site / INTERESTING).stat().st_size,
             "catalogue_html_bytes": (site / CATALOGUE).stat().st_size,
             "catalogue_data_bytes": data_path(site / CATALOGUE).stat().st_size,
             "site": str(site), "_jobs": jobs, "_config": config}
@@ -737,6 +739,7 @@ def browse(site: Path, rows: int, filter_text: str) -> dict[str, Any]:
             sorts.append({"key": key, "sync_ms": times[1] - times[0], "frame_ms": times[2] - times[0],
                           "wall_s": wall, **check})
         RESULTS.mkdir(parents=True, exist_ok=True)
+        tab.evaluate("() => window.scrollTo(0, 0)")  # the clicks scrolled the wide table sideways
         tab.screenshot(path=str(RESULTS / "site_table.png"), full_page=False)
         filters = []
         for key, text in (("targname", filter_text), ("poisson_factor", ">3")):
@@ -750,6 +753,7 @@ def browse(site: Path, rows: int, filter_text: str) -> dict[str, Any]:
                                "count2: window.__bench.count2, text: window.__bench.countText})")
             filters.append({"key": key, "text": text, "update_ms": got["count1"] - got["input0"],
                             "frame_ms": got["count2"] - got["input0"], "wall_s": wall, "count": got["text"]})
+        tab.evaluate("() => window.scrollTo(0, 0)")
         tab.screenshot(path=str(RESULTS / "site_table_filtered.png"), full_page=False)
         version = browser.version
         context.close()
@@ -781,6 +785,8 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     add("plan_pages", f"{site['plan_pages_s']:.2f} s, {sum(site['jobs'].values()):,} jobs")
     add("catalogue.html / catalogue-data.js", f"{site['catalogue_html_bytes'] / 1e3:.1f} kB / "
         f"{site['catalogue_data_bytes'] / 1e6:.1f} MB")
+    add("interesting view: rows / interesting-data.js",
+        f"{site['interesting']:,} / {site['interesting_data_bytes'] / 1e6:.1f} MB")
     if "pages" in report:
         pages = report["pages"]
         for kind, row in pages["kinds"].items():

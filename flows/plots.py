@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect import flow
 
-from tasks.plots import gather_pages, plan_pages, render_pages, with_site, write_site
+from tasks.plots import gather_pages, plan_pages, render_pages, with_site, write_site, written_in
 from tasks.progress import run_name
 
 #: Pages per task (an interactive page or a periodogram takes 0.1-1 s).
@@ -18,8 +18,9 @@ def plots(everything: bool = False, target: str | None = None) -> dict[str, Any]
     """Render the pages whose inputs changed (every page with ``everything``), of every
     target or of ``target``; then the tables, charts and ``index.html``.  Returns how many
     pages were rendered, those that failed, and where the index is."""
-    jobs = plan_pages(everything, target)
-    batches = [jobs[i : i + PAGES_BATCH] for i in range(0, len(jobs), PAGES_BATCH)]
-    futures = render_pages.map(batches, batch_len=[len(batch) for batch in batches])
-    rendered = gather_pages(futures, [batch[0].output.name for batch in batches])
-    return with_site(rendered, write_site(rendered["written"]))
+    waves = []
+    for jobs in plan_pages(everything, target):  # a target page after the pictures it shows
+        batches = [jobs[i : i + PAGES_BATCH] for i in range(0, len(jobs), PAGES_BATCH)]
+        futures = render_pages.map(batches, batch_len=[len(batch) for batch in batches])
+        waves.append(gather_pages(futures, [batch[0].output.name for batch in batches]))
+    return with_site(waves, write_site(written_in(waves)))

@@ -38,9 +38,10 @@ def unchanged(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | 
     from hstlc.plots import pages, site
 
     config = site.SiteConfig.from_settings(settings)
-    if site.plan_pages(site.read_entries(settings.database_url), config, target=args.target):
+    entries = site.read_entries(settings.database_url)
+    if site.plan_pages(entries, config, target=args.target):
         return None
-    written = pages.write_site(settings.database_url, config, {})
+    written = pages.write_site(settings.database_url, config, {}, entries)
     return {"rendered": 0, "failed": {}, "index": str(written.index), "lightcurves": written.lightcurves,
             "targets": written.targets, "interesting": written.interesting,
             "site_pages": list(written.written), "mode": "no flow run needed"}

@@ -19,12 +19,13 @@ from tasks.retry import RETRY_OPTIONS
 
 
 @task(name="plan-pages", **RETRY_OPTIONS)
-def plan_pages(everything: bool, target: str | None) -> list[PageJob]:
+def plan_pages(everything: bool, target: str | None) -> list[list[PageJob]]:
     """The pages whose inputs changed (every page with ``everything``), of every target or
-    of ``target``."""
+    of ``target``, in waves: a target page after the pictures it shows."""
     settings = load_settings()
-    return site.plan_pages(site.read_entries(settings.database_url), SiteConfig.from_settings(settings),
-                           everything=everything, target=target)
+    return site.in_waves(site.plan_pages(site.read_entries(settings.database_url),
+                                         SiteConfig.from_settings(settings),
+                                         everything=everything, target=target))
 
 
 @task(name="pages", task_run_name="pages-{jobs[0].output.name}+{batch_len}", **RETRY_OPTIONS)
@@ -60,6 +61,12 @@ def gather_pages(futures: list[Any], labels: list[str]) -> dict[str, Any]:
     return {"written": written, "failed": failed}
 
 
-def with_site(rendered: dict[str, Any], finished: dict[str, Any]) -> dict[str, Any]:
+def with_site(waves: list[dict[str, Any]], finished: dict[str, Any]) -> dict[str, Any]:
     """The subflow's summary: pages rendered (count), pages that failed, and the site."""
-    return {**finished, "rendered": len(rendered["written"]), "failed": rendered["failed"]}
+    return {**finished, "rendered": sum(len(wave["written"]) for wave in waves),
+            "failed": {name: why for wave in waves for name, why in wave["failed"].items()}}
+
+
+def written_in(waves: list[dict[str, Any]]) -> dict[str, str]:
+    """Every page the waves wrote, with its digest."""
+    return {name: key for wave in waves for name, key in wave["written"].items()}

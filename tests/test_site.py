@@ -93,6 +93,8 @@ def test_the_pipeline_writes_every_page_and_the_index_reaches_them(built_site):
                      site / "lightcurves" / target / f"{stem}_periodogram.png",
                      site / "targets" / f"{target}.html"):
             assert path.resolve() in reached, path
+    for target, stem in COMPOSITES:  # a target page shows its composites' quicklooks
+        assert f"{stem}.png" in (site / "targets" / f"{target}.html").read_text()
     for name in ("catalogue.html", "interesting.html", "summary.html", "targets.html"):
         assert (site / name).resolve() in reached
 

@@ -8,6 +8,7 @@ path.  Pages are written atomically (:func:`write_page`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import os
@@ -75,8 +76,16 @@ def link(page: Path, target: Path) -> str:
     >>> link(Path("/h/plots/targets/GJ-436.html"), Path("/h/outputs/GJ 436/a_curve.fits"))
     '../../outputs/GJ%20436/a_curve.fits'
     """
-    relative = os.path.relpath(Path(target), Path(page).parent)
-    return quote(Path(relative).as_posix())
+    target = Path(target)
+    folder = _relative_folder(str(target.parent), str(Path(page).parent))
+    return quote(target.name if folder == "." else f"{folder}/{target.name}")
+
+
+@functools.lru_cache(maxsize=65536)
+def _relative_folder(folder: str, start: str) -> str:
+    """``folder`` relative to ``start`` (POSIX), once per pair: a site's links go between
+    a few thousand folders, and ``os.path.relpath`` costs more than the rest of a link."""
+    return Path(os.path.relpath(folder, start)).as_posix()
 
 
 def page(title: str, body: str, *, path: Path, site: Path, bokeh: bool = False,

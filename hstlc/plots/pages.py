@@ -64,8 +64,11 @@ def write_target_page(path: Path, entries: Sequence[Entry], *, site: Path) -> Pa
     rows = []
     for entry in sorted(entries, key=lambda e: (e.kind != "composite", e.curve.name)):
         values = entry.values()
+        # Every lightcurve whose file is there has its quicklook by the time this page is
+        # read: the ingest writes it, or this run's first wave (a failure is named and the
+        # next run writes it), so the page's digest need not depend on it.
         thumb = (f'<img class="thumb" loading="lazy" src="{escape(link(path, entry.quicklook))}" alt="">'
-                 if entry.quicklook.exists() else "")
+                 if entry.sha256 is not None else "")
         rows.append([
             thumb, f'<a href="{escape(link(path, entry.page(site)))}">{escape(entry.curve.name)}</a>',
             escape(entry.kind), _cell(values["instrume"]), _cell(values["detector"]),
@@ -180,16 +183,17 @@ def summary_inputs(entries: Sequence[Entry], refusals: Mapping[str, int]) -> Any
                          refusals=dict(refusals))
 
 
-def write_site(database_url: str, config: SiteConfig, written: Mapping[str, str]) -> SiteSummary:
+def write_site(database_url: str, config: SiteConfig, written: Mapping[str, str],
+               entries: Sequence[Entry] | None = None) -> SiteSummary:
     """Write the site-level pages whose inputs changed (tables, summary, targets, index),
     copy the static files, and record ``written`` (the pages just rendered) and these in
-    the manifest."""
+    the manifest.  ``entries``: the catalogue's, when just read (else read here)."""
     from hstlc.plots.charts import write_summary_page
     from hstlc.plots.table_page import interesting, write_table_page
 
     site = config.plot_dir
     install_static(site)
-    entries = read_entries(database_url)
+    entries = read_entries(database_url) if entries is None else entries
     with session_scope(engine_for(database_url)) as session:
         refusals = refusal_counts(session)
         updated = catalogue_updated(session)

@@ -22,6 +22,7 @@ page is missing, so a nightly run over a large catalogue re-renders only what ch
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -84,7 +85,7 @@ class Entry:
     sha256: str | None
     stats: Mapping[str, Any] | None
 
-    @property
+    @functools.cached_property
     def target(self) -> str:
         """The target's normalised name: one page and one folder per target, whatever the
         spellings of its TARGNAME."""
@@ -204,6 +205,13 @@ def _target_jobs(entries: Sequence[Entry], site: Path) -> Iterator[PageJob]:
         yield PageJob("target", target_page(site, target), digest(target, shown), tuple(members))
 
 
+def in_waves(jobs: Sequence[PageJob]) -> list[list[PageJob]]:
+    """The jobs in the order they may run: the lightcurves' pages and pictures first, then
+    the target pages, which show those pictures (each wave's jobs in any order)."""
+    waves = [[job for job in jobs if job.kind != "target"], [job for job in jobs if job.kind == "target"]]
+    return [wave for wave in waves if wave]
+
+
 def page_links(entry: Entry, site: Path) -> dict[str, str]:
     """The links of a lightcurve's page, relative to it: its FITS file, quicklook,
     periodogram and target page."""
@@ -239,5 +247,5 @@ def update_manifest(site: Path, written: Mapping[str, str]) -> None:
         temporary.write_text(json.dumps(manifest, sort_keys=True, indent=0))
 
 
-__all__ = ["MANIFEST", "SITE_VERSION", "Entry", "PageJob", "SiteConfig", "digest", "key_of",
+__all__ = ["MANIFEST", "SITE_VERSION", "Entry", "PageJob", "SiteConfig", "digest", "in_waves", "key_of",
            "page_links", "plan_pages", "read_entries", "read_manifest", "target_page", "update_manifest"]
