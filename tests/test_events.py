@@ -10,11 +10,14 @@ import pytest
 from astropy.io import fits
 
 from hstlc.errors import MissingKeywordError, UnreadableFileError, UnsupportedProductError
+from hstlc.fs import sha256_file
 from hstlc.io.events import (
     TIME_COLUMN,
     EventTable,
+    FileDigest,
     iter_event_blocks,
     map_event_blocks,
+    map_raw_blocks,
     open_event_table,
 )
 from hstlc.io.gti import read_gti, validate_gti
@@ -362,3 +365,125 @@ def test_builder_stis_tag_reads_back(tmp_path: Path, mode: str) -> None:
         with fits.open(out["x1d"]) as hdulist:
             expected = 1 if mode == "first_order" else len(truth.orders)
             assert len(hdulist[1].data) == expected
+
+
+# ----------------------------------------------------------------------------- sha256 in the pass
+def _digest_of_pass(path: Path, *, block_rows: int, threads: int, raw: bool = True,
+                    function=None) -> tuple[str | None, int]:
+    """The digest a complete pass gives, and the rows it handed over."""
+    table = open_event_table(path)
+    digest = FileDigest()
+    if raw:
+        rows = sum(map_raw_blocks(table, function or (lambda rows, count: count),
+                                  block_rows=block_rows, threads=threads, digest=digest))
+    else:
+        rows = sum(map_event_blocks(table, [TIME_COLUMN], lambda b: len(b[TIME_COLUMN]),
+                                    block_rows=block_rows, threads=threads, digest=digest))
+    assert rows == table.nrows
+    return digest.sha256, rows
+
+
+def _sandwiched_events(path: Path, n: int) -> Path:
+    """An event file whose EVENTS table is neither the first extension nor the last."""
+    time = np.sort(np.random.default_rng(5).uniform(0, 100, n))
+    make_events(path, time, gti=[(0.0, 40.0), (50.0, 100.0)])
+    with fits.open(path) as hdulist:
+        hdus = [hdulist[0].copy(), fits.ImageHDU(np.arange(777, dtype=">i2"), name="BEFORE"),
+                *(hdu.copy() for hdu in hdulist[1:]),
+                fits.ImageHDU(np.ones((3, 5), ">f8"), name="AFTER")]
+        fits.HDUList(hdus).writeto(path, overwrite=True)
+    return path
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("block_rows", [1, 7, 100, 333, 1000, 1001, 5000])
+def test_pass_digest_is_the_files_sha256(tmp_path: Path, threads: int, block_rows: int) -> None:
+    path = _sandwiched_events(tmp_path / "lb1c01abq_corrtag_a.fits", 1001)
+    table = open_event_table(path)
+    assert table.extension == 2 and table.gti is not None  # EVENTS between two other HDUs
+    assert table.data_offset is not None and table.data_offset > 2880
+    end = table.data_offset + table.nrows * table.dtype.itemsize
+    assert path.stat().st_size > end + 2880  # bytes after the table: GTI, AFTER
+    for raw in (True, False):
+        digest, _ = _digest_of_pass(path, block_rows=block_rows, threads=threads, raw=raw)
+        assert digest == sha256_file(path)
+
+
+def test_pass_digest_of_an_empty_table(tmp_path: Path) -> None:
+    path = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.array([]), gti=[(0.0, 1.0)])
+    assert _digest_of_pass(path, block_rows=10, threads=2) == (sha256_file(path), 0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pass_digest_whatever_the_pace_of_the_blocks(tmp_path: Path, threads: int) -> None:
+    """Blocks finishing out of step with the hash never change the digest (nor hang)."""
+    import time as clock
+
+    path = _sandwiched_events(tmp_path / "lb1c01abq_corrtag_a.fits", 3000)
+    pauses = iter(np.random.default_rng(6).uniform(0, 2e-3, 1000))
+
+    def uneven(rows: np.ndarray, count: int) -> int:
+        clock.sleep(next(pauses))
+        return count
+
+    assert _digest_of_pass(path, block_rows=37, threads=threads,
+                           function=uneven)[0] == sha256_file(path)
+
+
+def test_pass_digest_of_a_synthetic_corrtag_pair(tmp_path: Path) -> None:
+    import builders as b
+
+    pair = b.build_cos_fuv_pair(tmp_path, seed=21, exptime=300.0, source_rate=40.0)
+    for key in ("corrtag_a", "corrtag_b"):
+        for block_rows, threads in ((1 << 16, 2), (4099, 2), (1000, 1)):
+            assert _digest_of_pass(pair[key], block_rows=block_rows,
+                                   threads=threads)[0] == sha256_file(pair[key])
+
+
+@pytest.mark.parametrize("rootname", sorted(REAL))
+def test_pass_digest_of_a_real_corrtag(real_data: Path, rootname: str) -> None:
+    path = real_data / GJ436 / f"{rootname}_corrtag_a.fits"
+    table = open_event_table(path)
+    assert table.extension == 1 and table.gti is not None  # GTI after the table
+    expected = sha256_file(path)
+    for block_rows, threads in ((1 << 16, 2), (4096, 2), (4096, 1), (12_345, 2)):
+        assert table.nrows % block_rows != 0
+        assert _digest_of_pass(path, block_rows=block_rows, threads=threads)[0] == expected
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_no_digest_from_an_unfinished_pass(tmp_path: Path, threads: int) -> None:
+    path = _sandwiched_events(tmp_path / "lb1c01abq_corrtag_a.fits", 1000)
+    table = open_event_table(path)
+    digest = FileDigest()
+    blocks = map_raw_blocks(table, lambda rows, count: count, block_rows=10, threads=threads,
+                            digest=digest)
+    next(blocks), next(blocks)
+    blocks.close()  # the consumer stops early: no digest, no thread left waiting
+    assert digest.sha256 is None
+
+    def fails(rows: np.ndarray, count: int) -> int:
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        list(map_raw_blocks(table, fails, block_rows=10, threads=threads, digest=digest))
+    assert digest.sha256 is None
+    with open(path, "r+b") as handle:  # cut inside the table
+        handle.truncate(table.data_offset + 500 * table.dtype.itemsize + 3)
+    with pytest.raises(UnreadableFileError, match="ends inside the event table"):
+        list(map_raw_blocks(table, lambda rows, count: count, block_rows=64, threads=threads,
+                            digest=digest))
+    assert digest.sha256 is None
+
+
+def test_no_digest_when_read_through_astropy(tmp_path: Path) -> None:
+    import gzip
+
+    plain = make_events(tmp_path / "lb1c01abq_corrtag_a.fits", np.linspace(0, 10, 300))
+    packed = tmp_path / "lb1c01acq_corrtag_a.fits.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    digest = FileDigest()
+    table = open_event_table(packed)
+    assert sum(map_raw_blocks(table, lambda rows, count: count, block_rows=64, threads=2,
+                              digest=digest)) == 300
+    assert digest.sha256 is None  # the caller hashes such a file itself

@@ -618,3 +618,87 @@ def test_unusable_box_and_dq_keywords_are_missing_keywords(flare_pair, tmp_path,
     with pytest.raises(MissingKeywordError) as info:
         extract_lightcurve(path, x1d=None, find_partner=False, checksums=False)
     assert info.value.detail.startswith(f"{path.name}: ext 1 ") and detail in info.value.detail
+
+
+# ----------------------------------------------------------------------------- checksums in the pass
+_COLUMNS = ("times", "mjd", "bjd_tdb", "bins", "gross", "counts", "net", "flux", "flux_error",
+            "background", "error", "dataset")
+
+
+def _same_lightcurve(one, other) -> None:
+    """Bit for bit the same columns, and the same metadata but the checksums."""
+    for name in _COLUMNS:
+        np.testing.assert_array_equal(getattr(one, name), getattr(other, name), strict=True)
+    assert ({k: v for k, v in one.meta.items() if k != "input_sha256"}
+            == {k: v for k, v in other.meta.items() if k != "input_sha256"})
+
+
+def _hashed_apart(monkeypatch) -> list[str]:
+    """The names of the files hstlc.fs.sha256_file is called on from now on."""
+    import hstlc.fs
+
+    calls: list[str] = []
+    original = hstlc.fs.sha256_file
+
+    def counting(path, *args, **kwargs):
+        calls.append(path.name)
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(hstlc.fs, "sha256_file", counting)
+    return calls
+
+
+@pytest.mark.parametrize(("engine", "threads", "block_rows"),
+                         [("auto", None, 1 << 16), ("kernel", 1, 4099), ("numpy", 2, 1000),
+                          ("kernel", 4, 333)])
+def test_event_files_are_hashed_in_the_extraction_pass(flare_pair, monkeypatch, engine, threads,
+                                                        block_rows):
+    import hashlib
+
+    plain = extract_lightcurve(flare_pair["corrtag_a"], checksums=False, engine=engine,
+                               threads=threads, block_rows=block_rows)
+    calls = _hashed_apart(monkeypatch)
+    lc = extract_lightcurve(flare_pair["corrtag_a"], engine=engine, threads=threads,
+                            block_rows=block_rows)
+    expected = {flare_pair[k].name: hashlib.sha256(flare_pair[k].read_bytes()).hexdigest()
+                for k in ("corrtag_a", "corrtag_b", "x1d")}
+    assert lc.meta["input_sha256"] == expected
+    assert calls == [flare_pair["x1d"].name]  # the event files' bytes were read once
+    _same_lightcurve(lc, plain)
+
+
+def test_known_checksums_leave_the_others_to_the_pass(flare_pair, flare_lc, monkeypatch):
+    calls = _hashed_apart(monkeypatch)
+    known = {flare_pair["corrtag_b"].name: "1" * 64}
+    lc = extract_lightcurve(flare_pair["corrtag_a"], checksums=known)
+    assert calls == [flare_pair["x1d"].name]
+    assert lc.meta["input_sha256"] == {**flare_lc.meta["input_sha256"],
+                                       flare_pair["corrtag_b"].name: "1" * 64}
+    _same_lightcurve(lc, flare_lc)
+
+
+def test_nuv_corrtag_is_hashed_in_the_pass(tmp_path, monkeypatch):
+    from hstlc.fs import sha256_file
+
+    nuv = b.build_cos_nuv(tmp_path, seed=86, exptime=600.0, source_rate=10.0)
+    plain = extract_lightcurve(nuv["corrtag"], checksums=False)
+    calls = _hashed_apart(monkeypatch)
+    lc = extract_lightcurve(nuv["corrtag"])
+    assert calls == [nuv["x1d"].name]
+    assert lc.meta["input_sha256"] == {p.name: sha256_file(p) for p in (nuv["corrtag"], nuv["x1d"])}
+    _same_lightcurve(lc, plain)
+
+
+@pytest.mark.parametrize("root", ["ld9m10ujq", "ld9m10uyq"])
+def test_real_corrtag_is_hashed_in_the_pass(real_data, monkeypatch, root):
+    from hstlc.fs import sha256_file
+
+    path = real_data / "cos_fuv_g130m_gj436" / f"{root}_corrtag_a.fits"
+    plain = extract_lightcurve(path, checksums=False)
+    calls = _hashed_apart(monkeypatch)
+    for block_rows in (1 << 16, 4096):  # neither divides the table
+        lc = extract_lightcurve(path, block_rows=block_rows)
+        assert lc.meta["input_sha256"][path.name] == sha256_file(path)
+        if block_rows == 1 << 16:
+            _same_lightcurve(lc, plain)
+    assert calls == [f"{root}_x1d.fits"] * 2

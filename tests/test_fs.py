@@ -190,3 +190,14 @@ def test_a_full_disk_is_recognised_through_a_library_error_and_named(tmp_path):
     assert full is not None and str(final) in str(full) and "MB free" in str(full)
     assert disk_full(OSError("Not enough space on disk, but no cause")) is None
     assert disk_full(PermissionError(errno.EACCES, "Permission denied")) is None
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, 3 * 4096 + 17])
+def test_sha256_file_is_the_sha256_of_the_bytes(tmp_path, size):
+    data = os.urandom(size)
+    path = tmp_path / "x.fits"
+    path.write_bytes(data)
+    expected = hashlib.sha256(data).hexdigest()
+    assert sha256_file(path) == expected
+    assert sha256_file(path, block=4096) == expected
+    assert sha256_file(path, block=1000) == expected

@@ -31,7 +31,13 @@ import numpy as np
 from hstlc.extraction.boxes import Box, BoxSums, Selection
 from hstlc.extraction.kernel_path import KERNEL_COLUMNS, CompiledSums, kernel_available
 from hstlc.extraction.numpy_path import NumpySums
-from hstlc.io.events import DEFAULT_BLOCK_ROWS, EventTable, map_event_blocks, map_raw_blocks
+from hstlc.io.events import (
+    DEFAULT_BLOCK_ROWS,
+    EventTable,
+    FileDigest,
+    map_event_blocks,
+    map_raw_blocks,
+)
 
 #: Values of ``accumulate_boxes(engine=...)``.
 ENGINES = ("auto", "kernel", "numpy")
@@ -50,6 +56,7 @@ def accumulate_boxes(
     threads: int = 1,
     want_x_range: bool = True,
     engine: str = "auto",
+    digest: FileDigest | None = None,
 ) -> BoxSums:
     """Stream an event table once and sum each box's events per time bin.
 
@@ -88,6 +95,9 @@ def accumulate_boxes(
         ``auto`` (the compiled kernel when it can run, else numpy), ``kernel`` (raise
         ValueError when it cannot) or ``numpy`` (the reference path).  Both engines give
         identical sums.
+    digest : FileDigest, optional
+        Also take the sha256 of the table's whole file from this pass (see
+        :class:`hstlc.io.events.FileDigest`); the sums do not depend on it.
 
     Returns
     -------
@@ -115,7 +125,8 @@ def accumulate_boxes(
         compiled, reason = _compiled(table, boxes, groups, selection, conversion, columns_map,
                                      x_scale, want_x_range, background_only)
         if compiled is not None:
-            blocks = map_raw_blocks(table, compiled, block_rows=block_rows, threads=threads)
+            blocks = map_raw_blocks(table, compiled, block_rows=block_rows, threads=threads,
+                                    digest=digest)
             return compiled.reduce(blocks, boxes)
         if engine == "kernel":
             raise ValueError(f"{table.path.name}: the compiled kernel cannot be used: {reason}")
@@ -124,7 +135,8 @@ def accumulate_boxes(
     columns = ["TIME", "XCORR", "YCORR", "EPSILON", "DQ"]
     if column_wavelength is None or background_only:
         columns.append("WAVELENGTH")
-    parts = map_event_blocks(table, columns, kernel, block_rows=block_rows, threads=threads)
+    parts = map_event_blocks(table, columns, kernel, block_rows=block_rows, threads=threads,
+                             digest=digest)
     return kernel.reduce(parts, boxes)
 
 

@@ -12,6 +12,13 @@ that way (compressed files, tables with a heap) are read through astropy, still 
 by block.  Blocks may be processed by two threads at once; results always come back in
 row order.
 
+A pass can also give the sha256 of the whole file (``digest=FileDigest()``): a third
+thread hashes the bytes before the table (headers, earlier HDUs), the very buffers the
+blocks are read into, and the bytes after the table (GTI and later HDUs), in file order,
+so that the file's bytes are read once and the digest equals
+:func:`hstlc.fs.sha256_file`.  ``hashlib`` releases the GIL on large buffers, so the
+hash runs beside the block work.
+
 The per-box accumulation of extraction lives in :mod:`hstlc.extraction.accumulate`; the
 good time intervals in :mod:`hstlc.io.gti`.
 
@@ -20,6 +27,7 @@ This is an I/O module: FITS keyword strings live here.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -196,6 +204,126 @@ def open_event_table(path: str | Path, extname: str = "EVENTS") -> EventTable:
                       scaling, gti)
 
 
+class FileDigest:
+    """The sha256 of an event table's whole file, filled in by one streaming pass.
+
+    Give one to :func:`map_raw_blocks` or :func:`map_event_blocks` (``digest=``).  Once
+    the pass has yielded its last block, :attr:`sha256` holds the digest of the file's
+    bytes (64 hex digits, equal to :func:`hstlc.fs.sha256_file`).  It stays None when the
+    pass stopped early or failed, or when the rows are read through astropy (compressed
+    file, heap): the caller then hashes the file itself.
+    """
+
+    def __init__(self) -> None:
+        self.sha256: str | None = None
+
+
+class _HashFeed:
+    """A thread feeding one file's bytes to sha256, in file order, from the blocks read.
+
+    The bytes before the table and after it are read here; the rows are hashed from the
+    buffers the blocks are read into.  Block ``i`` is read into slot ``i % slots``, which
+    is free again once block ``i - slots`` has been hashed and its work is done.  A slot
+    per block index (not the first free one) keeps the order: the hash, which takes the
+    blocks in order, never waits for a block that waits for it.
+    """
+
+    def __init__(self, table: EventTable, fd: int, block_rows: int, nblocks: int, slots: int):
+        assert table.data_offset is not None
+        self.table, self.fd, self.nblocks = table, fd, nblocks
+        size = block_rows * table.dtype.itemsize
+        self.slots = [np.empty(size, np.uint8) for _ in range(max(1, min(slots, nblocks)))]
+        self._cond = threading.Condition()
+        self._ready: dict[int, int] = {}
+        self._done = bytearray(nblocks)
+        self._hashed = 0
+        self._stopped = False
+        self._hash = hashlib.sha256()
+        self._digest: str | None = None
+        self._thread = threading.Thread(target=self._run, name="hstlc-events-sha256", daemon=True)
+        self._thread.start()
+
+    def acquire(self, index: int) -> np.ndarray:
+        """The buffer of block ``index``, once block ``index - slots`` no longer needs it."""
+        count = len(self.slots)
+        if index >= count:
+            earlier = index - count
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._done[earlier])
+                                    and (self._hashed > earlier or self._stopped))
+        return self.slots[index % count]
+
+    def ready(self, index: int, nbytes: int) -> None:
+        """Block ``index`` holds its ``nbytes`` bytes: hash them when their turn comes."""
+        with self._cond:
+            self._ready[index] = nbytes
+            self._cond.notify_all()
+
+    def release(self, index: int) -> None:
+        """The work on block ``index`` is done (its buffer is no longer read)."""
+        with self._cond:
+            self._done[index] = 1
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        """Hash no further (the pass failed or stopped early); waiting blocks go on."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def finish(self) -> str | None:
+        """Wait for the hash of the whole file; its hex digest (None if it failed)."""
+        self._thread.join()
+        return self._digest
+
+    def abort(self) -> None:
+        """Stop and wait for the thread (idempotent)."""
+        self.stop()
+        self._thread.join()
+
+    def _run(self) -> None:
+        table = self.table
+        start = int(table.data_offset or 0)
+        count = len(self.slots)
+        try:
+            self._hash_range(0, start)
+            for index in range(self.nblocks):
+                nbytes = self._wait_ready(index)
+                if nbytes is None:
+                    return
+                self._hash.update(self.slots[index % count].data[:nbytes])  # releases the GIL
+                with self._cond:
+                    self._hashed = index + 1
+                    self._cond.notify_all()
+            self._hash_range(start + table.nrows * table.dtype.itemsize, None)
+            self._digest = self._hash.hexdigest()
+        except (OSError, UnreadableFileError) as error:
+            logger.warning("%s: no sha256 from the read pass (%s)", table.path.name, error)
+        finally:
+            if self._digest is None:
+                self.stop()
+
+    def _wait_ready(self, index: int) -> int | None:
+        """The bytes of block ``index`` once read; None when the pass stopped."""
+        with self._cond:
+            self._cond.wait_for(lambda: index in self._ready or self._stopped)
+            return None if self._stopped else self._ready.pop(index)
+
+    def _hash_range(self, position: int, stop: int | None) -> None:
+        """Hash the bytes ``position:stop`` (``stop`` None: to the end of the file)."""
+        scratch = memoryview(bytearray(1 << 20))
+        while stop is None or position < stop:
+            want = len(scratch) if stop is None else min(len(scratch), stop - position)
+            got = os.preadv(self.fd, [scratch[:want]], position)
+            if got <= 0:
+                if stop is None:
+                    return
+                raise UnreadableFileError(f"{self.table.path.name}: the file ends at byte {position}",
+                                          filename=self.table.path.name)
+            self._hash.update(scratch[:got])
+            position += got
+
+
 def _native(dtype: np.dtype) -> np.dtype:
     return dtype.newbyteorder("=") if dtype.byteorder not in ("=", "|") else dtype
 
@@ -208,6 +336,8 @@ class _BlockReader:
         self._local = threading.local()
         self._hdul: Any = None
         self._lock = threading.Lock()
+        #: Set by :func:`_map_blocks` when the pass also hashes the file.
+        self.feed: _HashFeed | None = None
 
     def _raw(self) -> np.ndarray:
         if not hasattr(self._local, "raw"):
@@ -249,7 +379,8 @@ class _BlockReader:
                 rows = rows.astype(self.table.dtype)
             return np.ascontiguousarray(rows).view(np.uint8).reshape(-1), count
         size = self.table.dtype.itemsize
-        raw = self._raw()
+        index = start // self.block_rows
+        raw = self._raw() if self.feed is None else self.feed.acquire(index)
         view = raw.data[: count * size]
         position, done = self.table.data_offset + start * size, 0
         while done < len(view):
@@ -259,6 +390,8 @@ class _BlockReader:
                                           f"event table (row {start})",
                                           filename=self.table.path.name)
             done += got
+        if self.feed is not None:
+            self.feed.ready(index, count * size)
         return raw[: count * size], count
 
     def _convert(self, rows: np.ndarray, count: int) -> dict[str, np.ndarray]:
@@ -286,6 +419,7 @@ def map_event_blocks(
     *,
     block_rows: int = DEFAULT_BLOCK_ROWS,
     threads: int = 1,
+    digest: FileDigest | None = None,
 ) -> Iterator[T]:
     """Apply ``function`` to each block of rows and yield its results in row order.
 
@@ -303,6 +437,9 @@ def map_event_blocks(
         Rows per block.
     threads : int
         Blocks processed at once.
+    digest : FileDigest, optional
+        Also hash the whole file in this pass (a thread of its own; see
+        :class:`FileDigest`).
 
     Yields
     ------
@@ -318,7 +455,7 @@ def map_event_blocks(
         block = reader.read(fd, start)
         return function({name: block[spelled[name]] for name in columns})
 
-    yield from _map_blocks(table, reader, task, block_rows, threads)
+    yield from _map_blocks(table, reader, task, block_rows, threads, digest)
 
 
 def map_raw_blocks(
@@ -327,13 +464,15 @@ def map_raw_blocks(
     *,
     block_rows: int = DEFAULT_BLOCK_ROWS,
     threads: int = 1,
+    digest: FileDigest | None = None,
 ) -> Iterator[T]:
     """Apply ``function(rows, count)`` to each block's rows as stored, in row order.
 
     ``rows`` is a uint8 array of ``count * table.dtype.itemsize`` bytes: the block's
     rows exactly as in the file (big-endian values, ``table.dtype`` describes a row).
-    It is a reused buffer: ``function`` must not keep a reference to it.  Other
-    parameters as :func:`map_event_blocks`.
+    It is a reused buffer: ``function`` must neither keep a reference to it nor write
+    to it (with ``digest``, the hash reads it at the same time).  Other parameters as
+    :func:`map_event_blocks`.
     """
     if block_rows < 1:
         raise ValueError(f"block_rows must be positive, got {block_rows}")
@@ -342,34 +481,70 @@ def map_raw_blocks(
     def task(fd: int | None, start: int) -> T:
         return function(*reader.read_raw(fd, start))
 
-    yield from _map_blocks(table, reader, task, block_rows, threads)
+    yield from _map_blocks(table, reader, task, block_rows, threads, digest)
 
 
 def _map_blocks(table: EventTable, reader: _BlockReader, task: Callable[[int | None, int], T],
-                block_rows: int, threads: int) -> Iterator[T]:
-    """Run ``task(fd, start)`` on every block, ``threads`` at once; yield in row order."""
+                block_rows: int, threads: int, digest: FileDigest | None = None) -> Iterator[T]:
+    """Run ``task(fd, start)`` on every block, ``threads`` at once; yield in row order.
+
+    With ``digest``, a :class:`_HashFeed` hashes the file from the same reads; the digest
+    is set once the last block is done.
+    """
     starts = range(0, table.nrows, block_rows)
     fd = os.open(table.path, os.O_RDONLY) if table.data_offset is not None else None
+    feed = None
+    if digest is not None:
+        digest.sha256 = None
     try:
+        if digest is not None and fd is not None:
+            feed = reader.feed = _HashFeed(table, fd, block_rows, len(starts),
+                                           slots=max(threads, 1) + 2)
+        run = task if feed is None else _releasing(task, feed, block_rows)
         if threads <= 1 or len(starts) <= 1:
             for start in starts:
-                yield task(fd, start)
+                yield run(fd, start)
         else:
             with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hstlc-events") as pool:
-                # Submit a bounded window so results never pile up.
-                window = 2 * threads
-                pending = [pool.submit(task, fd, start) for start in starts[:window]]
-                next_index = window
-                while pending:
-                    result = pending.pop(0).result()
-                    if next_index < len(starts):
-                        pending.append(pool.submit(task, fd, starts[next_index]))
-                        next_index += 1
-                    yield result
+                try:
+                    # Submit a bounded window so results never pile up.
+                    window = 2 * threads
+                    pending = [pool.submit(run, fd, start) for start in starts[:window]]
+                    next_index = window
+                    while pending:
+                        result = pending.pop(0).result()
+                        if next_index < len(starts):
+                            pending.append(pool.submit(run, fd, starts[next_index]))
+                            next_index += 1
+                        yield result
+                except BaseException:
+                    if feed is not None:
+                        feed.stop()  # before the pool waits for the blocks still running
+                    raise
+        if feed is not None and digest is not None:
+            digest.sha256 = feed.finish()
     finally:
+        if feed is not None:
+            feed.abort()
         if fd is not None:
             os.close(fd)
         reader.close()
+
+
+def _releasing(task: Callable[[int | None, int], T], feed: _HashFeed, block_rows: int
+               ) -> Callable[[int | None, int], T]:
+    """``task`` that hands its block's buffer back to ``feed`` when done (stops it on error)."""
+    def run(fd: int | None, start: int) -> T:
+        index = start // block_rows
+        try:
+            return task(fd, start)
+        except BaseException:
+            feed.stop()
+            raise
+        finally:
+            feed.release(index)
+
+    return run
 
 
 def iter_event_blocks(
