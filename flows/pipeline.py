@@ -14,8 +14,8 @@ from hstlc.config import load_settings
 from hstlc.fs import run_lock
 from hstlc.ingest.dataset import PipelineConfig
 from tasks.ingest import plan_target
-from tasks.progress import final_state, run_name, with_composites, with_plots, with_stats
-from tasks.runner import task_runner_for
+from tasks.progress import final_state, pages_of, run_name, with_composites, with_plots, with_stats
+from tasks.runner import page_runner_for, task_runner_for
 
 #: How long a scheduled or deployed run waits for a run in progress in the same home.
 RUN_LOCK_WAIT_S = 3600.0
@@ -39,7 +39,7 @@ def hstlc_pipeline(
             keys=summary["touched_keys"], all_keys=all_composites
         )
         statistics = stats.with_options(task_runner=task_runner_for(settings))()
-        site = plots.with_options(task_runner=task_runner_for(settings))()
+        site = plots.with_options(task_runner=page_runner_for(settings, pages_of(statistics)))()
     return final_state(with_plots(with_stats(with_composites(summary, composites), statistics), site))
 
 
@@ -72,7 +72,8 @@ def reprocess_target(target: str, batch_size: int | None = None, fetch: bool = F
             keys=summary["touched_keys"]
         )
         statistics = stats.with_options(task_runner=task_runner_for(settings))()
-        site = plots.with_options(task_runner=task_runner_for(settings))(target=target)
+        site = plots.with_options(task_runner=page_runner_for(settings, pages_of(statistics)))(
+            target=target)
     return final_state(with_plots(with_stats(with_composites(summary, composites), statistics), site))
 
 

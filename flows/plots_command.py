@@ -4,6 +4,7 @@ site's pages whose inputs changed (every page with ``--all``)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,13 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
         return plots
 
-    return _launch(args, settings, load, idle=unchanged, everything=args.all, target=args.target)
+    def runner(current: Settings) -> Any:
+        from tasks.runner import page_runner_for
+
+        return page_runner_for(current, sys.maxsize if args.all else getattr(args, "pages", 0))
+
+    return _launch(args, settings, load, idle=unchanged, runner=runner, everything=args.all,
+                   target=args.target)
 
 
 def unchanged(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | None:
@@ -39,7 +46,8 @@ def unchanged(args: argparse.Namespace, settings: Settings) -> dict[str, Any] | 
 
     config = site.SiteConfig.from_settings(settings)
     entries = site.read_entries(settings.database_url)
-    if site.plan_pages(entries, config, target=args.target):
+    args.pages = len(site.plan_pages(entries, config, target=args.target))  # chooses the runner
+    if args.pages:
         return None
     written = pages.write_site(settings.database_url, config, {}, entries)
     return {"rendered": 0, "failed": {}, "index": str(written.index), "lightcurves": written.lightcurves,

@@ -147,6 +147,12 @@ def run_name(prefix: str) -> Any:
     return name
 
 
+def pages_of(stats: dict[str, Any]) -> int:
+    """About how many pages follow a stats run: a page and a periodogram per lightcurve
+    whose statistics were computed (its file changed)."""
+    return 2 * (stats.get("computed", 0) + stats.get("unusable", 0))
+
+
 def with_plots(summary: dict[str, Any], plots: dict[str, Any]) -> dict[str, Any]:
     """The run summary with the plots subflow's result."""
     return {**summary, "plots": plots}

@@ -4,6 +4,7 @@ no broken link, re-rendered only where its inputs changed; the run's artifacts."
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -171,3 +172,27 @@ def test_the_run_publishes_its_outcomes_the_most_variable_and_the_site(built_sit
     assert variable[0]["lightcurve"] in {"lb1c02nuq_curve.fits", "oc5r01abq_curve.fits"} or \
         variable[0]["poisson_factor"] >= max(row["poisson_factor"] or 0 for row in variable)
     assert found["hstlc-site"].data.startswith("file://") or "index.html" in str(found["hstlc-site"].data)
+
+
+def test_many_pages_render_in_processes_to_the_same_site(built_site, monkeypatch):
+    """From PROCESS_PAGES pages on, the plots subflow renders in one process per core."""
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from flows.plots import plots
+    from hstlc.plots.site import read_manifest
+    from tasks.runner import PROCESS_PAGES, page_runner_for
+
+    settings, _ = built_site
+    monkeypatch.setenv("HSTLC_HOME_DIR", str(settings.home_dir))
+    runner = page_runner_for(settings, PROCESS_PAGES)
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: the pages stay on threads")
+    assert isinstance(runner, ProcessPoolTaskRunner)
+    site = Path(settings.plot_dir)
+    manifest = read_manifest(site)
+    page = site / "lightcurves" / "GJ436" / "ld9m10ujq_curve.html"
+    before = page.read_text()
+    again = plots.with_options(task_runner=runner)(everything=True)
+    assert again["failed"] == {} and again["rendered"] == len(manifest) - 5  # all but the site pages
+    assert read_manifest(site) == manifest  # the same inputs, the same digests
+    assert page.read_text().count("Bokeh") == before.count("Bokeh")
