@@ -67,6 +67,10 @@ class PostgresCluster:
             os.chown(self.root, record.pw_uid, record.pw_gid)
         self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--no-locale")
+        self.start_server()
+
+    def start_server(self) -> None:
+        """Start the (initialised) server on its port and socket folder."""
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port}"
                    f" -c unix_socket_directories={self.root} -c fsync=off")
         self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.root / "server.log"),
