@@ -21,13 +21,13 @@ def nightly(settings: Settings) -> Any:
     from prefect.schedules import Cron
 
     from flows.pipeline import hstlc_pipeline
-    from tasks.runner import task_runner_for
 
-    flow = hstlc_pipeline.with_options(task_runner=task_runner_for(settings))
-    return flow.to_deployment(
+    # The pipeline sizes its own subflows (threads, or a local cluster for a large run).
+    return hstlc_pipeline.to_deployment(
         name="nightly",
         schedules=[Cron(settings.nightly_cron, timezone="UTC")],
-        description="Ingest new data, then rebuild the composites it touched.",
+        description="Ingest new data, rebuild the composites it touched, then the statistics "
+                    "and pages of what changed.",
         tags=["hstlc", "scheduled"],
         concurrency_limit=1,
     )
@@ -35,12 +35,11 @@ def nightly(settings: Settings) -> Any:
 
 def adhoc_target(settings: Settings) -> Any:
     from flows.pipeline import reprocess_target
-    from tasks.runner import task_runner_for
 
-    flow = reprocess_target.with_options(task_runner=task_runner_for(settings))
-    return flow.to_deployment(
+    return reprocess_target.to_deployment(
         name="adhoc",
-        description="Re-process every dataset of one target, then its composites.",
+        description="Re-process every dataset of one target, then its composites, statistics "
+                    "and pages.",
         tags=["hstlc", "ad-hoc"],
         concurrency_limit=1,
     )

@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -181,18 +181,19 @@ def _no_composite_group(args: argparse.Namespace, settings: Settings) -> dict[st
 
 
 def _launch(args: argparse.Namespace, settings: Settings, load_flow: Callable[[], Any], *,
-            idle: Idle | None = None, runner: Callable[[Settings], Any] | None = None,
+            idle: Idle | None = None, work: Callable[[Settings], float] | None = None,
             **parameters: Any) -> int:
     """Run one flow here: one run per home at a time, schema current, nothing to do
-    decided without Prefect, tasks on the configured runner (or the flow's own, when
-    ``runner`` returns None); print the summary."""
+    decided without Prefect, tasks on threads or the run's cluster as ``work`` (estimated
+    core-seconds, :func:`tasks.runner.work_of`) asks; without ``work`` the flow sizes its
+    own subflows; print the summary."""
     with one_run_per_home(settings):
-        return _launch_held(args, settings, load_flow, idle, parameters, runner)
+        return _launch_held(args, settings, load_flow, idle, parameters, work)
 
 
 def _launch_held(args: argparse.Namespace, settings: Settings, load_flow: Callable[[], Any],
                  idle: Idle | None, parameters: dict[str, Any],
-                 runner: Callable[[Settings], Any] | None = None) -> int:
+                 work: Callable[[Settings], float] | None = None) -> int:
     _check_catalogue(settings)  # before any file is touched
     require_free_space(written_folders(settings), settings.min_free_mb)
     sweep_debris(Layout.from_settings(settings))
@@ -205,16 +206,19 @@ def _launch_held(args: argparse.Namespace, settings: Settings, load_flow: Callab
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.server import prefect_api
-    from tasks.runner import task_runner_for
+    from tasks.runner import run_cluster, task_runner_for
 
     configured = PREFECT_API_URL.value()
     if not configured:  # a temporary server will be started from here
         end_children_with_this_process()
     with prefect_api(configured, log_file()) as url, temporary_settings({PREFECT_API_URL: url}):
-        chosen = (runner or task_runner_for)(_reload())
-        flow = load_flow() if chosen is None else load_flow().with_options(task_runner=chosen)
-        also_log("prefect", "distributed")  # now that Prefect has set up its logging
-        result = run_flow(flow, **parameters)
+        current = _reload()
+        with (nullcontext() if work is None else run_cluster(current, work(current))) as address:
+            flow = load_flow()
+            if work is not None:
+                flow = flow.with_options(task_runner=task_runner_for(current, address))
+            also_log("prefect", "distributed")  # now that Prefect has set up its logging
+            result = run_flow(flow, **parameters)
     code = _finish(result, settings, args)
     stopped = stop_reason()
     if stopped is not None:  # a full disk stopped the run; the datasets left are listed
@@ -278,7 +282,14 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
 
         return ingest
 
-    return _launch(args, settings, load, idle=_nothing_to_do, force=args.force,
+    def work(current: Settings) -> float:
+        from hstlc.ingest.dataset import PipelineConfig
+        from hstlc.ingest.plan import count_datasets
+        from tasks.runner import DATASET_S
+
+        return DATASET_S * count_datasets(PipelineConfig.from_settings(current), force=args.force)
+
+    return _launch(args, settings, load, idle=_nothing_to_do, work=work, force=args.force,
                    batch_size=args.batch_size)
 
 
@@ -289,7 +300,8 @@ def _composite(args: argparse.Namespace, settings: Settings) -> int:
         return composite
 
     args.dask = None
-    return _launch(args, settings, load, idle=_no_composite_group, keys=[], all_keys=True)
+    return _launch(args, settings, load, idle=_no_composite_group, work=lambda _: 0.0, keys=[],
+                   all_keys=True)
 
 
 def _reprocess(args: argparse.Namespace, settings: Settings) -> int:
@@ -368,7 +380,7 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
                              "(partial files are resumed)")
     require_free_space({"download_dir": settings.folder("download_dir"),
                         "ingest_dir": settings.folder("ingest_dir")}, settings.min_free_mb)
-    return _launch(args, settings, load, idle=_nothing_to_download, runner=lambda _: None,
+    return _launch(args, settings, load, idle=_nothing_to_download,
                    since=args.since, instrument=args.instrument, target=args.target,
                    proposal=args.proposal, limit=args.limit)
 

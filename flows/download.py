@@ -21,7 +21,6 @@ from hstlc.mast.query import criteria_for
 from hstlc.mast.run import DownloadConfig
 from tasks.download import download_state, fetch_datasets, finish_download, plan_download
 from tasks.progress import run_name
-from tasks.runner import task_runner_for
 
 #: Threads of the flow's task runner: at most ``download_workers`` (<= 32) fetch at a time.
 DOWNLOAD_THREADS = 32
@@ -72,8 +71,7 @@ def download(since: str | None = None, instrument: list[str] | None = None,
             summary = finish_download(config, run, plan, results, started, unrecorded=broken)
         outcome: dict[str, Any] = {"download": summary}
         if run_pipeline:
-            pipeline = cast(State, hstlc_pipeline.with_options(task_runner=task_runner_for(settings))(
-                return_state=True))
+            pipeline = cast(State, hstlc_pipeline(return_state=True))
             ran = pipeline.result(raise_on_failure=False)
             if isinstance(ran, BaseException):  # the pipeline itself broke
                 raise ran

@@ -13,9 +13,9 @@ from flows.stats import stats
 from hstlc.config import load_settings
 from hstlc.fs import run_lock
 from hstlc.ingest.dataset import PipelineConfig
-from tasks.ingest import plan_target
+from tasks.ingest import count_datasets, plan_target
 from tasks.progress import final_state, pages_of, run_name, with_composites, with_plots, with_stats
-from tasks.runner import page_runner_for, task_runner_for
+from tasks.runner import run_cluster, task_runner_for, work_of
 
 #: How long a scheduled or deployed run waits for a run in progress in the same home.
 RUN_LOCK_WAIT_S = 3600.0
@@ -26,20 +26,28 @@ def hstlc_pipeline(
     force: bool = False, batch_size: int | None = None, all_composites: bool = False
 ) -> Any:
     """The whole job: ingest new data, rebuild the composites it touched, compute the
-    statistics of every new or changed lightcurve, then render the pages that changed."""
+    statistics of every new or changed lightcurve, then render the pages that changed.
+
+    A run with enough datasets waiting runs its subflows' tasks on one local cluster of
+    processes (see :mod:`tasks.runner`); so does its plots subflow when many pages changed.
+    """
     settings = load_settings()
     with run_lock(settings.home_dir, wait_s=RUN_LOCK_WAIT_S):
-        state = cast(State, ingest.with_options(task_runner=task_runner_for(settings))(
-            force=force, batch_size=batch_size, return_state=True
-        ))
-        summary = state.result(raise_on_failure=False)
-        if isinstance(summary, BaseException):  # the ingest itself broke (not one dataset)
-            raise summary
-        composites = composite.with_options(task_runner=task_runner_for(settings))(
-            keys=summary["touched_keys"], all_keys=all_composites
-        )
-        statistics = stats.with_options(task_runner=task_runner_for(settings))()
-        site = plots.with_options(task_runner=page_runner_for(settings, pages_of(statistics)))()
+        waiting = count_datasets(PipelineConfig.from_settings(settings), force)
+        with run_cluster(settings, work_of(datasets=waiting)) as address:
+            runner = task_runner_for(settings, address)
+            state = cast(State, ingest.with_options(task_runner=runner)(
+                force=force, batch_size=batch_size, return_state=True
+            ))
+            summary = state.result(raise_on_failure=False)
+            if isinstance(summary, BaseException):  # the ingest itself broke (not one dataset)
+                raise summary
+            composites = composite.with_options(task_runner=runner)(
+                keys=summary["touched_keys"], all_keys=all_composites
+            )
+            statistics = stats.with_options(task_runner=runner)()
+            with run_cluster(settings, work_of(pages=pages_of(statistics)), address=address) as pages:
+                site = plots.with_options(task_runner=task_runner_for(settings, pages))()
     return final_state(with_plots(with_stats(with_composites(summary, composites), statistics), site))
 
 
@@ -61,19 +69,21 @@ def reprocess_target(target: str, batch_size: int | None = None, fetch: bool = F
     else waits there (as the nightly run would), so that no dataset is extracted twice.
     """
     settings = load_settings()
+    config = PipelineConfig.from_settings(settings)
     with run_lock(settings.home_dir, wait_s=RUN_LOCK_WAIT_S):
         fetched = _fetch_target(target) if fetch else None
-        summary = process_target.with_options(task_runner=task_runner_for(settings))(
-            target=target, batch_size=batch_size
-        )
-        if fetched is not None:
-            summary = merge_runs(summary, _ingest_new(settings, batch_size), fetched)
-        composites = composite.with_options(task_runner=task_runner_for(settings))(
-            keys=summary["touched_keys"]
-        )
-        statistics = stats.with_options(task_runner=task_runner_for(settings))()
-        site = plots.with_options(task_runner=page_runner_for(settings, pages_of(statistics)))(
-            target=target)
+        datasets = count_datasets(config, target=target) + (count_datasets(config) if fetch else 0)
+        with run_cluster(settings, work_of(datasets=datasets)) as address:
+            runner = task_runner_for(settings, address)
+            summary = process_target.with_options(task_runner=runner)(
+                target=target, batch_size=batch_size
+            )
+            if fetched is not None:
+                summary = merge_runs(summary, _ingest_new(runner, batch_size), fetched)
+            composites = composite.with_options(task_runner=runner)(keys=summary["touched_keys"])
+            statistics = stats.with_options(task_runner=runner)()
+            with run_cluster(settings, work_of(pages=pages_of(statistics)), address=address) as pages:
+                site = plots.with_options(task_runner=task_runner_for(settings, pages))(target=target)
     return final_state(with_plots(with_stats(with_composites(summary, composites), statistics), site))
 
 
@@ -89,8 +99,8 @@ def _fetch_target(target: str) -> dict[str, Any]:
     return cast(dict[str, Any], result)
 
 
-def _ingest_new(settings: Any, batch_size: int | None) -> dict[str, Any]:
-    state = cast(State, ingest.with_options(task_runner=task_runner_for(settings))(
+def _ingest_new(runner: Any, batch_size: int | None) -> dict[str, Any]:
+    state = cast(State, ingest.with_options(task_runner=runner)(
         batch_size=batch_size, return_state=True))
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):  # the ingest itself broke (not one dataset)

@@ -4,7 +4,7 @@ site's pages whose inputs changed (every page with ``--all``)."""
 from __future__ import annotations
 
 import argparse
-import sys
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,12 +28,13 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
         return plots
 
-    def runner(current: Settings) -> Any:
-        from tasks.runner import page_runner_for
+    def work(current: Settings) -> float:
+        from tasks.runner import work_of
 
-        return page_runner_for(current, sys.maxsize if args.all else getattr(args, "pages", 0))
+        # --all: every page of the catalogue, uncounted: worth the run's cluster
+        return math.inf if args.all else work_of(pages=getattr(args, "pages", 0))
 
-    return _launch(args, settings, load, idle=unchanged, runner=runner, everything=args.all,
+    return _launch(args, settings, load, idle=unchanged, work=work, everything=args.all,
                    target=args.target)
 
 

@@ -6,11 +6,14 @@ from typing import Any
 
 from prefect import flow
 
+from hstlc.config import load_settings
 from tasks.progress import run_name
+from tasks.runner import active_cluster, batch_length
 from tasks.stats import plan_stats, stats_batch, summarize_stats
 
-#: Lightcurves per task (the statistics of one take 0.05-1 s).
+#: Lightcurves per task, fewest and most (the statistics of one take 0.01-1 s).
 STATS_BATCH = 20
+STATS_BATCH_MOST = 200
 
 
 @flow(name="stats", flow_run_name=run_name("stats"))
@@ -20,6 +23,8 @@ def stats(scope: str = "both", recompute: bool = False) -> dict[str, Any]:
     ``recompute``.  Returns how many rows were computed, how many hold only a reason
     (unreadable file, too few bins), and the batches that failed."""
     jobs = plan_stats(scope, recompute)
-    batches = [jobs[i : i + STATS_BATCH] for i in range(0, len(jobs), STATS_BATCH)]
+    size = batch_length(len(jobs), load_settings(), active_cluster(), least=STATS_BATCH,
+                        most=STATS_BATCH_MOST)
+    batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     futures = stats_batch.map(batches, batch_len=[len(batch) for batch in batches])
     return summarize_stats(futures, [batch[0].path.name for batch in batches])

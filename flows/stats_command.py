@@ -48,7 +48,8 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
         return stats
 
-    return _launch(args, settings, load, scope=args.scope, recompute=args.all)
+    # Statistics take 0.01-1 s a lightcurve: threads, unless task_runner asks for Dask.
+    return _launch(args, settings, load, work=lambda _: 0.0, scope=args.scope, recompute=args.all)
 
 
 def show(args: argparse.Namespace, settings: Settings) -> int:

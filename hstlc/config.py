@@ -110,6 +110,13 @@ def _config_file() -> Path | None:
     return local if local.is_file() else None
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity; the machine's count elsewhere)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     """Every setting of hstlc, with its source resolved."""
 
@@ -178,10 +185,14 @@ class Settings(BaseSettings):
         description="Free space (MB) a run needs on the file systems it writes to; below "
                     "it the run does not start (and stops if a disk fills).",
     )
-    workers: int = Field(4, ge=1, le=256, description="Parallel workers for per-file tasks.")
-    task_runner: Literal["threads", "dask"] = Field(
-        "threads", description="Where per-file tasks run: threads here, or a Dask cluster."
-    )
+    workers: int = Field(
+        default_factory=usable_cores, ge=1, le=256,
+        description="Parallel workers (threads or processes) for per-file tasks; default: "
+                    "the cores this process may use.")
+    task_runner: Literal["auto", "threads", "dask"] = Field(
+        "auto", description="Where per-file tasks run: auto (threads for a small run, a "
+                            "local cluster of workers processes for a large one), threads, "
+                            "or dask (a Dask cluster whatever the size).")
     dask_address: str | None = Field(
         None, description="Dask scheduler address (tcp://host:8786); none: a local cluster."
     )

@@ -24,6 +24,12 @@ def plan_ingest(config: PipelineConfig, force: bool = False) -> IngestPlan:
     return plan.plan_ingest(config, force=force)
 
 
+@task(name="count-datasets", **RETRY_OPTIONS)
+def count_datasets(config: PipelineConfig, force: bool = False, target: str | None = None) -> int:
+    """How many datasets the run would process at most (by file name): it sizes the run."""
+    return plan.count_datasets(config, force=force, target=target)
+
+
 @task(name="plan-target", **RETRY_OPTIONS)
 def plan_target(config: PipelineConfig, target: str) -> IngestPlan:
     """Every catalogued dataset of one target, from ``filesystem/``."""

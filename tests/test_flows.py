@@ -204,7 +204,7 @@ def relative(entries, settings):
 @pytest.mark.slow
 def test_batches_and_dask_give_the_same_catalogue_as_threads(home, tmp_path, monkeypatch):
     from flows.ingest import ingest
-    from tasks.runner import task_runner_for
+    from tasks.runner import run_cluster, task_runner_for
 
     results = []
     for mode in ("threads", "batches", "dask", "scheduler"):
@@ -215,10 +215,13 @@ def test_batches_and_dask_give_the_same_catalogue_as_threads(home, tmp_path, mon
         for index in range(4):
             build_cos_nuv(settings.ingest_dir, rootname=f"lb1c0{index}nuq", seed=index, exptime=200.0)
         build_stis_tag(settings.ingest_dir, rootname="oc5r01abq", seed=9, exptime=200.0)
-        if mode == "dask":  # a local 2-worker cluster the runner starts and stops
+        if mode == "dask":  # the run's local 2-process cluster, in automatic batches
             monkeypatch.setenv("HSTLC_WORKERS", "2")
-            flow = ingest.with_options(task_runner=task_runner_for(load_settings(), dask="local"))
-            summary = flow(batch_size=0)
+            monkeypatch.setenv("HSTLC_TASK_RUNNER", "dask")
+            with run_cluster(load_settings(), 0.0) as address:
+                summary = ingest.with_options(task_runner=task_runner_for(load_settings(), address))()
+            assert summary["mode"] == "batches of 8 on local cluster (2 processes)"
+            monkeypatch.delenv("HSTLC_TASK_RUNNER")
         elif mode == "scheduler":  # a running cluster, found through the settings' address
             from distributed import LocalCluster
 
@@ -226,9 +229,10 @@ def test_batches_and_dask_give_the_same_catalogue_as_threads(home, tmp_path, mon
                               dashboard_address=None) as cluster:
                 monkeypatch.setenv("HSTLC_TASK_RUNNER", "dask")
                 monkeypatch.setenv("HSTLC_DASK_ADDRESS", cluster.scheduler_address)
-                runner = task_runner_for(load_settings())
-                assert runner.address == cluster.scheduler_address
-                summary = ingest.with_options(task_runner=runner)(batch_size=0)
+                with run_cluster(load_settings(), 0.0) as address:
+                    assert address == cluster.scheduler_address
+                    summary = ingest.with_options(task_runner=task_runner_for(load_settings(), address))(
+                        batch_size=0)
         else:
             summary = ingest(batch_size=2 if mode == "batches" else 0)
         assert summary["failed"] == {}, summary

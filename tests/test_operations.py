@@ -268,7 +268,7 @@ def test_dask_workers_report_to_the_runs_own_server(nuv_home, tmp_path):
     assert run.returncode == 0, text
     assert len(servers) == 1, f"{len(servers)} Prefect servers started"
     assert "Starting temporary server" not in text
-    assert "per-dataset tasks on Dask local cluster (2 processes)" in text
+    assert "batches of 8 on local cluster (2 processes)" in text
     assert sum("distributed." in line for line in text.splitlines()) < 5, text
 
 

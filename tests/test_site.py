@@ -4,7 +4,6 @@ no broken link, re-rendered only where its inputs changed; the run's artifacts."
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -174,25 +173,28 @@ def test_the_run_publishes_its_outcomes_the_most_variable_and_the_site(built_sit
     assert found["hstlc-site"].data.startswith("file://") or "index.html" in str(found["hstlc-site"].data)
 
 
-def test_many_pages_render_in_processes_to_the_same_site(built_site, monkeypatch):
-    """From PROCESS_PAGES pages on, the plots subflow renders in one process per core."""
-    from prefect.task_runners import ProcessPoolTaskRunner
-
+def test_many_pages_render_on_the_runs_cluster_to_the_same_site(built_site, monkeypatch):
+    """From CLUSTER_WORK_S of pages on, the plots subflow renders on a local cluster of
+    processes, to the same pages; fewer pages stay on threads."""
     from flows.plots import plots
+    from hstlc.config import load_settings
     from hstlc.plots.site import read_manifest
-    from tasks.runner import PROCESS_PAGES, page_runner_for
+    from tasks.runner import CLUSTER_WORK_S, PAGE_S, run_cluster, task_runner_for, work_of
 
     settings, _ = built_site
     monkeypatch.setenv("HSTLC_HOME_DIR", str(settings.home_dir))
-    runner = page_runner_for(settings, PROCESS_PAGES)
-    if len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("one CPU: the pages stay on threads")
-    assert isinstance(runner, ProcessPoolTaskRunner)
+    monkeypatch.setenv("HSTLC_WORKERS", "2")
+    settings = load_settings()
     site = Path(settings.plot_dir)
     manifest = read_manifest(site)
     page = site / "lightcurves" / "GJ436" / "ld9m10ujq_curve.html"
     before = page.read_text()
-    again = plots.with_options(task_runner=runner)(everything=True)
+    few = int(CLUSTER_WORK_S / PAGE_S) - 1
+    with run_cluster(settings, work_of(pages=few)) as address:
+        assert address is None
+    with run_cluster(settings, work_of(pages=few + 2)) as address:
+        assert address is not None
+        again = plots.with_options(task_runner=task_runner_for(settings, address))(everything=True)
     assert again["failed"] == {} and again["rendered"] == len(manifest) - 5  # all but the site pages
     assert read_manifest(site) == manifest  # the same inputs, the same digests
     assert page.read_text().count("Bokeh") == before.count("Bokeh")

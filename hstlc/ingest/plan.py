@@ -236,6 +236,15 @@ def filesystem_jobs(config: PipelineConfig, targname: str | None = None) -> list
     return [job for folder in folders for job in discover(folder).jobs]
 
 
+def count_datasets(config: PipelineConfig, *, force: bool = False, target: str | None = None) -> int:
+    """How many datasets a run would process at most, counted by file name (nothing read):
+    those waiting in ``ingest/`` (with ``force`` also every ingested one), or the ingested
+    datasets of ``target``.  It sizes the run (threads or a cluster)."""
+    if target is not None:
+        return len(filesystem_jobs(config, target))
+    return len(discover(config.layout.ingest).jobs) + (len(filesystem_jobs(config)) if force else 0)
+
+
 def plan_target(config: PipelineConfig, target: str) -> IngestPlan:
     """Every dataset of one target, to be processed again."""
     jobs = filesystem_jobs(config, target)
