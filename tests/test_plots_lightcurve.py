@@ -8,7 +8,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from bokeh.models import GlyphRenderer, HoverTool, Legend
+from bokeh.core.validation.check import check_integrity
+from bokeh.embed import components
+from bokeh.models import GlyphRenderer, HoverTool, Legend, SaveTool, ToolProxy
 from bokeh.models.glyphs import Line, Patches
 from builders import build_cos_nuv
 from matplotlib.image import imread
@@ -17,7 +19,7 @@ from hstlc.errors import UnreadableFileError
 from hstlc.extraction.composite import make_composite
 from hstlc.extraction.extract import extract_lightcurve
 from hstlc.io.lightcurve_file import read_lightcurve, write_lightcurve
-from hstlc.plots.html import BOKEH_JS
+from hstlc.plots.html import BOKEH_JS, embed
 from hstlc.plots.lightcurve_page import display_bins, lightcurve_layout, write_lightcurve_page
 from hstlc.plots.periodogram_plot import BEST_GID, FAP_LEVELS, draw_periodogram, plot_periodogram
 from hstlc.plots.quicklook import draw_quicklook, plot_quicklook
@@ -194,9 +196,11 @@ def test_page_lines_and_bands_break_in_the_gti_gap(periodic):
         finite = np.isfinite(y)
         pairs = finite[:-1] & finite[1:]
         assert not np.any(pairs & (x[:-1] < low) & (x[1:] > high))  # no segment spans it
-    for band in _renderers(layout, Patches):  # the error bands (net, flux)
-        (xs,) = band.data_source.data["xs"]
-        (ys,) = band.data_source.data["ys"]
+    bands = _renderers(layout, Patches)
+    assert sorted(band.glyph.ys for band in bands) == ["flux_ys", "net_ys"]
+    for band in bands:  # the error bands (net, flux)
+        (xs,) = band.data_source.data[band.glyph.xs]
+        (ys,) = band.data_source.data[band.glyph.ys]
         finite = np.isfinite(xs) & np.isfinite(ys)
         pairs = finite[:-1] & finite[1:]
         assert not np.any(pairs & (np.minimum(xs[:-1], xs[1:]) < low)
@@ -267,6 +271,54 @@ def test_written_page_is_offline_and_escapes_links(periodic, tmp_path):
     with pytest.raises(UnreadableFileError, match="bad_curve.fits"):
         write_lightcurve_page(tmp_path / "bad_curve.fits", site / "bad.html", site=site)
     assert not (site / "bad.html").exists()
+
+
+def _ids_renamed(text: str) -> str:
+    """``text`` with Bokeh's model ids and uuids numbered in order of appearance."""
+    ids: dict[str, str] = {}
+    return re.sub(r"\bp\d+\b|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}",
+                  lambda found: ids.setdefault(found.group(0), f"id{len(ids)}"), text)
+
+
+def test_pages_embed_what_components_would_and_pass_bokeh_validation(periodic, composite):
+    # embed() skips Bokeh's document validation: the layouts must pass it here
+    layouts = [lightcurve_layout(read_lightcurve(periodic), "one"),
+               lightcurve_layout(composite.lightcurve, "two")]
+    for layout in layouts:
+        issues = check_integrity(layout.references())
+        assert issues.error == [] and issues.warning == []
+    script, divs = components([lightcurve_layout(read_lightcurve(periodic), "one"),
+                               lightcurve_layout(composite.lightcurve, "two")])
+    ours, our_divs = embed(layouts)
+    assert len(our_divs) == 2 and 'data-root-id="p' in our_divs[0]
+    assert _ids_renamed(ours) == _ids_renamed(script)
+    assert [_ids_renamed(div) for div in our_divs] == [_ids_renamed(div) for div in divs]
+
+
+def test_one_toolbar_drives_every_panel_and_the_legend_every_member(composite):
+    layout = lightcurve_layout(composite.lightcurve, "composite")
+    grid = layout.children[-1]
+    plots = [child[0] for child in grid.children]
+    tools = grid.toolbar.tools
+    assert [type(tool) for tool in tools] == [ToolProxy] * 4 + [SaveTool] + [ToolProxy] * 4
+    for proxy in tools[:4]:  # pan, wheel zoom, box zoom, reset: one proxy for all panels
+        assert [plot.toolbar.tools.index(tool) for plot, tool in zip(plots, proxy.tools, strict=True)
+                ] == [tools.index(proxy)] * 4
+    for plot, proxy in zip(plots, tools[5:], strict=True):  # a hover per panel
+        (hover,) = proxy.tools
+        assert hover in plot.toolbar.tools and isinstance(hover, HoverTool)
+    assert grid.toolbar.active_drag is tools[0] and grid.toolbar.active_scroll is tools[1]
+    assert {plot.toolbar_location for plot in plots} == {None}
+    (legend,) = layout.select({"type": Legend})
+    for item in legend.items:  # clicking an entry hides the member's lines and bands everywhere
+        member = item.renderers[0].name
+        hidden = set(item.renderers)
+        for renderer in item.renderers:
+            for callback in renderer.js_property_callbacks["change:visible"]:
+                hidden.update(callback.args["others"])
+        drawn = [r for plot in plots for r in plot.renderers
+                 if r.name == member or r.data_source in {x.data_source for x in hidden}]
+        assert hidden == set(drawn) and len(drawn) == 6  # 4 lines, 2 bands
 
 
 # ----------------------------------------------------------------------------- quicklook

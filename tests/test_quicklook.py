@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from builders import build_cos_nuv
 from matplotlib.image import imread
@@ -48,3 +50,20 @@ def test_quicklook_png_of_a_lightcurve_file(tmp_path):
     assert image.shape[0] > 300 and image.shape[1] > 600
     assert image[..., :3].std() > 0.05  # something was drawn
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_reused_canvas_draws_the_bytes_of_a_fresh_one(tmp_path):
+    curves = []
+    for seed, root in ((2, "lb1c03nuq"), (3, "lb1c04nuq")):
+        files = build_cos_nuv(tmp_path, rootname=root, seed=seed, exptime=300.0)
+        curves.append(write_lightcurve(extract_lightcurve(files["corrtag"], x1d=files["x1d"]),
+                                       tmp_path / f"{root}_curve.fits"))
+    first = plot_quicklook(curves[0], tmp_path / "first.png").read_bytes()
+    plot_quicklook(curves[1], tmp_path / "other.png")
+    again = plot_quicklook(curves[0], tmp_path / "again.png").read_bytes()
+    fresh = tmp_path / "fresh.png"  # a new thread: a new canvas
+    worker = threading.Thread(target=plot_quicklook, args=(curves[0], fresh))
+    worker.start()
+    worker.join()
+    assert first == again == fresh.read_bytes()
+    assert first != (tmp_path / "other.png").read_bytes()

@@ -18,7 +18,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 import bokeh
+from bokeh.core.templates import MACROS, ROOT_DIV
+from bokeh.document import Document
+from bokeh.embed.bundle import Script, bundle_for_objs_and_resources
+from bokeh.embed.elements import script_for_render_items
+from bokeh.embed.util import RenderItem
+from bokeh.model import Model
 from bokeh.resources import Resources
+from bokeh.util.serialization import make_globally_unique_css_safe_id, make_globally_unique_id
 
 from hstlc.fs import atomic_path
 
@@ -135,6 +142,38 @@ def page(title: str, body: str, *, path: Path, site: Path, bokeh: bool = False,
 """
 
 
+def embed(models: Sequence[Model]) -> tuple[str, list[str]]:
+    """``bokeh.embed.components(models)`` for models in no document yet, without its checks.
+
+    The script and the divs are ``components``' own (the same templates and calls), but
+    Bokeh's document validation and its search for Python callbacks are not run: they walk
+    every model again and cost a third of a lightcurve page.  Tests validate the layouts.
+
+    Parameters
+    ----------
+    models : sequence of bokeh Model
+        The roots to embed, each in no document yet (they are put in a new one).
+
+    Returns
+    -------
+    script : str
+        The ``<script>`` element that draws them.
+    divs : list of str
+        One ``<div>`` per model, in order.
+    """
+    document = Document()
+    for model in models:
+        document.add_root(model)
+    docid = make_globally_unique_id()
+    item = RenderItem(docid=docid,
+                      roots={model: make_globally_unique_css_safe_id() for model in models})
+    docs_json = {docid: document.to_json(deferred=False)}
+    bundle = bundle_for_objs_and_resources(None, None)
+    bundle.add(Script(script_for_render_items(docs_json, [item])))
+    return bundle.scripts(tag=True), [ROOT_DIV.render(root=root, macros=MACROS)
+                                      for root in item.roots]
+
+
 def write_page(path: Path, document: str) -> Path:
     """Write ``document`` to ``path`` atomically (UTF-8)."""
     with atomic_path(Path(path)) as temporary:
@@ -149,5 +188,5 @@ def table(headings: Sequence[str], rows: Iterable[Sequence[str]], *, css: str = 
     return f'<table class="{escape(css)}"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>'
 
 
-__all__ = ["BOKEH_FILES", "BOKEH_JS", "STATIC", "escape", "install_static", "link", "page", "static_files",
-           "table", "write_page"]
+__all__ = ["BOKEH_FILES", "BOKEH_JS", "STATIC", "embed", "escape", "install_static", "link", "page",
+           "static_files", "table", "write_page"]

@@ -17,7 +17,7 @@ shown under ``max_points``); rates are summed counts over summed exposure, fluxe
 by exposure; the page says so.  20 000 points make a page of about 2 MB.
 
 No network: Bokeh's script is the site's copy in ``static/``
-(:func:`hstlc.plots.html.page`); the plot is embedded with :func:`bokeh.embed.components`.
+(:func:`hstlc.plots.html.page`); the plot is embedded with :func:`hstlc.plots.html.embed`.
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bokeh.embed import components
-from bokeh.layouts import column, gridplot
+from bokeh.layouts import column
 from bokeh.model import Model
 from bokeh.models.annotations import Legend, LegendItem
+from bokeh.models.callbacks import CustomJS
+from bokeh.models.glyphs import Line, Patches
+from bokeh.models.plots import GridPlot
 from bokeh.models.ranges import DataRange1d
 from bokeh.models.renderers import DataRenderer, GlyphRenderer
 from bokeh.models.sources import ColumnDataSource
-from bokeh.models.tools import HoverTool
+from bokeh.models.tools import HoverTool, SaveTool, Toolbar, ToolProxy
 from bokeh.models.ui import UIElement
 from bokeh.models.widgets import Div
 from bokeh.palettes import Category10_10
@@ -48,7 +50,8 @@ from hstlc.plots.quicklook import break_gaps, curve_title, read_curve
 #: Most bins a page shows before summing them (:func:`display_bins`).
 MAX_POINTS = 20_000
 _DAY = 86400.0
-_TOOLS = "xpan,xwheel_zoom,box_zoom,reset,save"
+#: Each panel's tools (the grid's toolbar adds a save tool, :func:`_grid`).
+_TOOLS = "xpan,xwheel_zoom,box_zoom,reset"
 _HEIGHT = 200
 _FLUX_UNIT = "erg/s/cm\u00b2/\u00c5"
 
@@ -197,9 +200,9 @@ def _member_data(shown: DisplayBins, rows: np.ndarray) -> dict[str, np.ndarray]:
     return data
 
 
-def _band(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, list[np.ndarray]]:
+def _band(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One polygon per stretch of finite values, separated by NaN (where Bokeh's patches
-    split), as the data of a one-patch source."""
+    split): its x and y."""
     finite = np.isfinite(x) & np.isfinite(low) & np.isfinite(high)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
     xs: list[np.ndarray] = []
@@ -208,9 +211,21 @@ def _band(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict[str, list[np
         xs += [x[a:b], x[a:b][::-1], np.array([np.nan])]
         ys += [low[a:b], high[a:b][::-1], np.array([np.nan])]
     if not xs:
-        return {"xs": [np.zeros(0)], "ys": [np.zeros(0, np.float32)]}
-    return {"xs": [np.concatenate(xs)[:-1]],
-            "ys": [np.concatenate(ys)[:-1].astype(np.float32)]}
+        return np.zeros(0), np.zeros(0, np.float32)
+    return np.concatenate(xs)[:-1], np.concatenate(ys)[:-1].astype(np.float32)
+
+
+def _bands(columns: Mapping[str, np.ndarray],
+           specs: tuple[tuple[str, str, str, str | None], ...]) -> ColumnDataSource:
+    """A member's error bands, one patch each: ``<name>_xs``, ``<name>_ys`` for the panels
+    with an error column (one source for all: a source is three models on the page)."""
+    data: dict[str, list[np.ndarray]] = {}
+    for name, _, _, error in specs:
+        if error is not None:
+            x, y = _band(columns["x"], columns[name] - columns[error],
+                         columns[name] + columns[error])
+            data[f"{name}_xs"], data[f"{name}_ys"] = [x], [y]
+    return ColumnDataSource(data)
 
 
 def member_label(dataset: int, meta: Mapping[str, object]) -> str:
@@ -251,9 +266,13 @@ def _hover(name: str, text: str, renderers: list[GlyphRenderer], bjd: bool,
 
 
 def _panel(spec: tuple[str, str, str, str | None], sources: list[tuple[str, ColumnDataSource]],
-           data: list[dict[str, np.ndarray]], x_range: DataRange1d, bjd: bool,
+           bands: list[ColumnDataSource], x_range: DataRange1d, bjd: bool,
            ) -> tuple[figure, list[list[GlyphRenderer]]]:
-    """One panel: a line per member (and its error band); the renderers per member."""
+    """One panel: a line per member (and its error band); the renderers per member.
+
+    Glyphs are added with ``add_glyph``: ``plot.line`` would also make a non-selection and
+    a muted glyph each, which no page can show (no selection tool; legends hide).
+    """
     name, label, text, error = spec
     y_range = DataRange1d(only_visible=True)
     plot = figure(x_range=x_range, y_range=y_range, height=_HEIGHT,
@@ -262,16 +281,15 @@ def _panel(spec: tuple[str, str, str, str | None], sources: list[tuple[str, Colu
     lines: list[GlyphRenderer] = []
     per_member: list[list[GlyphRenderer]] = []
     composite = len(sources) > 1
-    for k, ((member, source), columns) in enumerate(zip(sources, data, strict=True)):
+    for k, ((member, source), band) in enumerate(zip(sources, bands, strict=True)):
         colour = Category10_10[k % 10] if composite else "black"
         drawn: list[GlyphRenderer] = []
         if error is not None:
-            band = _band(columns["x"], columns[name] - columns[error],
-                         columns[name] + columns[error])
-            drawn.append(plot.patches("xs", "ys", source=ColumnDataSource(band),
-                                      fill_color=colour if composite else "steelblue",
-                                      fill_alpha=0.25, line_alpha=0.0))
-        line = plot.line("x", name, source=source, color=colour, line_width=1.0, name=member)
+            drawn.append(plot.add_glyph(band, Patches(
+                xs=f"{name}_xs", ys=f"{name}_ys", fill_color=colour if composite else "steelblue",
+                fill_alpha=0.25, line_alpha=0.0)))
+        line = plot.add_glyph(source, Line(x="x", y=name, line_color=colour, line_width=1.0),
+                              name=member)
         lines.append(line)
         drawn.append(line)
         per_member.append(drawn)
@@ -280,6 +298,23 @@ def _panel(spec: tuple[str, str, str, str | None], sources: list[tuple[str, Colu
     plot.add_tools(_hover(name, text, lines, bjd, composite))
     plot.toolbar.logo = None
     return plot, per_member
+
+
+def _grid(panels: list[figure]) -> GridPlot:
+    """The panels in one column under one toolbar, as ``bokeh.layouts.gridplot`` makes it:
+    a proxy per tool for all panels, a hover per panel, one save tool.
+
+    Built here because ``gridplot`` searches every model of each panel for toolbars and
+    compares every property of every tool, a tenth of a page.
+    """
+    *shared, hovers = zip(*(plot.toolbar.tools for plot in panels), strict=True)
+    proxies = [ToolProxy(tools=list(tools)) for tools in shared]
+    toolbar = Toolbar(tools=[*proxies, SaveTool(), *(ToolProxy(tools=[hover]) for hover in hovers)],
+                      logo=None, active_drag=proxies[0], active_scroll=proxies[1])
+    for plot in panels:
+        plot.toolbar_location = None
+    return GridPlot(children=[(plot, row, 0) for row, plot in enumerate(panels)], toolbar=toolbar,
+                    toolbar_location="right", sizing_mode="stretch_width")
 
 
 def lightcurve_layout(lc: Lightcurve, title: str, *, max_points: int = MAX_POINTS) -> UIElement:
@@ -306,20 +341,21 @@ def lightcurve_layout(lc: Lightcurve, title: str, *, max_points: int = MAX_POINT
     sources = [(member_label(d, lc.meta), ColumnDataSource(columns))
                for d, columns in zip(members, data, strict=True)]
     calibrated = bool(np.isfinite(lc.flux).any())
+    specs = _PANELS[:4 if calibrated else 3]
+    bands = [_bands(columns, specs) for columns in data]
     x_range = DataRange1d(range_padding=0.01)
     panels, renderers = [], []
-    for spec in _PANELS[:4 if calibrated else 3]:
-        plot, drawn = _panel(spec, sources, data, x_range, shown.bjd is not None)
+    for spec in specs:
+        plot, drawn = _panel(spec, sources, bands, x_range, shown.bjd is not None)
         panels.append(plot)
         renderers.append(drawn)
     panels[-1].xaxis.axis_label = "MJD (bin start)"
+    grid = _grid(panels)
     if len(members) > 1:
         _legend(panels[0], [label for label, _ in sources], renderers)
     header = [Div(text=f"<b>{html.escape(title)}</b><br>{html.escape(shown.note)}")]
     if not calibrated:
         header.append(Div(text="Flux: none, this lightcurve is not flux-calibrated."))
-    grid = gridplot([[plot] for plot in panels], sizing_mode="stretch_width",
-                    toolbar_location="right")
     return column(*header, grid, sizing_mode="stretch_width")
 
 
@@ -328,10 +364,12 @@ def _legend(plot: figure, labels: list[str], renderers: list[list[list[GlyphRend
     items = []
     for k, label in enumerate(labels):
         own = renderers[0][k]
-        for panel in renderers[1:]:
-            for source_renderer in own:
-                for other in panel[k]:
-                    source_renderer.js_link("visible", other, "visible")
+        others = [other for panel in renderers[1:] for other in panel[k]]
+        for source_renderer in own:
+            # One callback per member for all its other renderers (``js_link`` makes one
+            # model per pair).
+            source_renderer.js_on_change("visible", CustomJS(
+                args={"others": others}, code="for (const other of others) other.visible = this.visible"))
         items.append(LegendItem(label=label, renderers=own))
     legend = Legend(items=items, click_policy="hide", orientation="horizontal",
                     ncols=min(len(items), 6), label_text_font_size="8pt")
@@ -392,7 +430,7 @@ def write_lightcurve_page(curve: Path, page_path: Path, *, site: Path,
     curve, page_path = Path(curve), Path(page_path)
     lc = read_curve(curve)
     title = curve_title(curve.name, lc.meta)
-    script, div = components(lightcurve_layout(lc, title))
+    script, (div,) = html.embed([lightcurve_layout(lc, title)])
     body = "\n".join([_facts(lc), _links(links or {}), div, script])
     name = str(lc.meta.get("targname") or "").strip()
     document = html.page(f"{name}: {curve.name}" if name else curve.name, body, path=page_path,

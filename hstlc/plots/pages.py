@@ -14,7 +14,7 @@ from typing import Any
 from hstlc.catalogue.engine import engine_for, session_scope
 from hstlc.catalogue.queries import catalogue_updated, refusal_counts
 from hstlc.errors import HstlcError, UnreadableFileError
-from hstlc.plots.html import escape, install_static, link, page, table, write_page
+from hstlc.plots.html import embed, escape, install_static, link, page, table, write_page
 from hstlc.plots.site import (
     Entry,
     PageJob,
@@ -55,8 +55,6 @@ def _cell(value: Any, form: str = "{}") -> str:
 def write_target_page(path: Path, entries: Sequence[Entry], *, site: Path) -> Path:
     """One target's page: its lightcurves and composites (table with links), then each
     composite's interactive plot."""
-    from bokeh.embed import components
-
     from hstlc.io.lightcurve_file import read_lightcurve
     from hstlc.plots.lightcurve_page import lightcurve_layout
 
@@ -91,7 +89,7 @@ def write_target_page(path: Path, entries: Sequence[Entry], *, site: Path) -> Pa
         names.append(entry.curve.name)
     head = ""
     if layouts:
-        script, divs = components(layouts)
+        script, divs = embed(layouts)
         head = script
         for name, div in zip(names, divs, strict=True):
             body.append(f"<h2>Composite {escape(name)}</h2>\n{div}")

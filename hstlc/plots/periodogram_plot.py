@@ -32,8 +32,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from hstlc.fs import atomic_path
-from hstlc.plots.quicklook import curve_title, read_curve
+from hstlc.plots.quicklook import curve_title, read_curve, save_png
 from hstlc.variability.legacy import LEGACY_MIN_POWER, LEGACY_SIGMA
 from hstlc.variability.periodogram import (
     MIN_VISIT_BINS,
@@ -146,7 +145,9 @@ def draw_periodogram(curve: Periodogram, title: str) -> Figure:
     limits = {name: (lo, hi) for name, lo, hi in curve.limits}
     legend_drawn = False
     for axis, (name, pmin, pmax) in zip(axes, curve.ranges, strict=True):
-        axis.set_title(f"{name}: {pmin:g}-{pmax:g} s", loc="left", fontsize="medium")
+        # y given: an automatic title position measures every y tick label again at each
+        # draw (a sixth of a PNG) to land where it is anyway (the x ticks are below).
+        axis.set_title(f"{name}: {pmin:g}-{pmax:g} s", loc="left", fontsize="medium", y=1.0)
         if name not in limits:
             axis.text(0.5, 0.5, _not_searched(curve, pmin, pmax), transform=axis.transAxes,
                       ha="center", va="center")
@@ -206,9 +207,7 @@ def plot_periodogram(curve: Path, png: Path, config: StatsConfig | None = None) 
         figure = draw_periodogram(periodogram(
             seconds, net, exposure, samples_per_peak=config.samples_per_peak,
             visit_gap=config.visit_gap_s, max_visit_span=config.max_visit_span_s), title)
-    with atomic_path(png) as temporary:
-        figure.savefig(temporary, format="png", dpi=_DPI)
-    return png
+    return save_png(figure, png, _DPI)
 
 
 __all__ = ["BEST_GID", "FAP_LEVELS", "draw_message", "draw_periodogram", "legacy_threshold",
