@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -195,10 +196,11 @@ def show(row: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[300, 2000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[300, 2000])
     parser.add_argument("--dask-sizes", type=int, nargs="*", default=[150, 2000])
     parser.add_argument("--nightly", type=int, default=20, help="new datasets of the nightly run")
     parser.add_argument("--scaling", type=int, default=300, help="datasets of the 1-vs-2 worker rows")
+    parser.add_argument("--out", default="pipeline.json", help="file name in bench/results/")
     args = parser.parse_args(argv)
     for name in ("HSTLC_WORKERS", "HSTLC_TASK_RUNNER", "HSTLC_DASK_ADDRESS"):
         os.environ.pop(name, None)  # the defaults are what is measured
@@ -224,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with prefect_test_harness(server_startup_timeout=120):
             server_start = time.perf_counter() - started
+            logging.getLogger("distributed").setLevel(logging.WARNING)  # the cluster's chatter
             for size in sizes:
                 files = templates[: 2 * size]
                 serial = run_serial(scratch / f"n{size}-serial", files)
@@ -287,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nightly increment / full run: {nightly_rows[0]['vs_full_run']:.3f} (target < 0.1)")
     load = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "pipeline.json"
+    out = RESULTS / args.out
     out.write_text(json.dumps({"server_start_s": round(server_start, 1), "cpu_count": os.cpu_count(),
                                "load_average": [round(x, 2) for x in load], "runs": rows}, indent=2))
     print(f"wrote {out} (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")

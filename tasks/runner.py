@@ -29,10 +29,10 @@ from hstlc.config import Settings
 
 #: Core-seconds of library work of one dataset through the ingest steps, and of one page
 #: (a lightcurve page or a periodogram), measured serially on the 2-CPU development VM
-#: (100 synthetic COS NUV datasets: 0.23 s a dataset, 0.18 s a page); estimates that
+#: (100 synthetic COS NUV datasets: 0.23 s a dataset, 0.13 s a page); estimates that
 #: decide whether a run is worth a cluster, not promises.
 DATASET_S = 0.25
-PAGE_S = 0.18
+PAGE_S = 0.13
 
 #: Fewest estimated core-seconds of work worth a local cluster in ``auto`` mode: starting
 #: it and its workers' imports costs ~3-4 s of wall time.
@@ -87,7 +87,11 @@ def _warm(client: Any) -> None:
 
 def warm_worker() -> None:
     """Import what the tasks run and load the compiled kernel, in a new worker process,
-    so that its first batch does not pay them (~3 s)."""
+    so that its first batch does not pay them (~3 s); then move what the imports made out
+    of the garbage collector's way (``gc.freeze``): its full collections otherwise walk
+    every imported object again, a fifth of a page's rendering."""
+    import gc
+
     import tasks.ingest
     import tasks.plots
     import tasks.stats  # noqa: F401  (imports are the point)
@@ -95,6 +99,7 @@ def warm_worker() -> None:
     from hstlc.plots import lightcurve_page, periodogram_plot, quicklook  # noqa: F401
 
     kernel.warm_up()
+    gc.freeze()
 
 
 def task_runner_for(settings: Settings, address: str | None) -> Any:
