@@ -142,33 +142,10 @@ def run_writers(url: str, first: int, count: int, writers: int) -> dict[str, Any
 def start_postgres(scratch: Path) -> Any:
     """A throwaway PostgreSQL cluster as ``tests/pgcluster.py`` starts it, but durable:
     fsync and synchronous commit on (the tests' cluster runs with fsync off)."""
-    import pwd
+    from pgcluster import start_cluster
 
-    from pgcluster import PostgresCluster, find_pg_bin, free_port
-
-    class DurableCluster(PostgresCluster):
-        def start_server(self) -> None:
-            options = (f"-c listen_addresses=127.0.0.1 -p {self.port}"
-                       f" -c unix_socket_directories={self.root}")
-            self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.root / "server.log"),
-                      "-o", options, "-w", "-t", "60", "start")
-
-    bindir = find_pg_bin()
-    if bindir is None:
-        raise FileNotFoundError("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
-    owner = None
-    if os.geteuid() == 0:
-        owner = os.environ.get("HSTLC_TEST_PG_USER", "nobody")
-        pwd.getpwnam(owner)
-    root = Path(tempfile.mkdtemp(prefix="hstlc-pg-", dir=scratch))
-    scratch.chmod(0o755)
-    cluster = DurableCluster(bindir=bindir, root=root, port=free_port(), owner=owner)
-    try:
-        cluster.start()
-    except subprocess.CalledProcessError as error:
-        cluster.stop()
-        raise RuntimeError(f"PostgreSQL did not start: {error.stderr}") from error
-    return cluster
+    scratch.chmod(0o755)  # the server's account must reach its folder
+    return start_cluster(durable=True, folder=scratch)
 
 
 def measure_catalogue(args: argparse.Namespace, scratch: Path) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ class PostgresCluster:
     root: Path
     port: int
     owner: str | None  # the account running the server when we are root
+    durable: bool = False  # fsync on (benchmarks); the tests' clusters run with fsync off
 
     @property
     def datadir(self) -> Path:
@@ -72,7 +73,7 @@ class PostgresCluster:
     def start_server(self) -> None:
         """Start the (initialised) server on its port and socket folder."""
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port}"
-                   f" -c unix_socket_directories={self.root} -c fsync=off")
+                   f" -c unix_socket_directories={self.root}" + ("" if self.durable else " -c fsync=off"))
         self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.root / "server.log"),
                   "-o", options, "-w", "-t", "60", "start")
 
@@ -93,8 +94,9 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_cluster() -> PostgresCluster:
-    """Start a cluster or raise ``RuntimeError`` saying why it cannot be done."""
+def start_cluster(*, durable: bool = False, folder: Path | None = None) -> PostgresCluster:
+    """Start a cluster (in a new folder under ``folder``, default the temporary one; fsync
+    on when ``durable``) or raise ``RuntimeError`` saying why it cannot be done."""
     bindir = find_pg_bin()
     if bindir is None:
         raise FileNotFoundError("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
@@ -102,8 +104,8 @@ def start_cluster() -> PostgresCluster:
     if os.geteuid() == 0:
         owner = os.environ.get("HSTLC_TEST_PG_USER", "nobody")
         pwd.getpwnam(owner)  # KeyError when the account does not exist
-    root = Path(tempfile.mkdtemp(prefix="hstlc-pg-"))
-    cluster = PostgresCluster(bindir=bindir, root=root, port=free_port(), owner=owner)
+    root = Path(tempfile.mkdtemp(prefix="hstlc-pg-", dir=folder))
+    cluster = PostgresCluster(bindir=bindir, root=root, port=free_port(), owner=owner, durable=durable)
     try:
         cluster.start()
     except subprocess.CalledProcessError as error:
